@@ -1,0 +1,76 @@
+import type { Resource } from 'fhir/r4.js';
+import type { Tx } from './storage/database.js';
+
+/** Who is calling and for what; authentication fills `principal` (a later module). */
+export interface RequestContext {
+  requestId: string;
+  principal?: unknown;
+}
+
+export type InteractionName =
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'delete'
+  | 'history-instance'
+  | 'history-type'
+  | 'history-system'
+  | 'create'
+  | 'validate'
+  | 'capabilities';
+
+export interface Operation {
+  interaction: InteractionName;
+  resourceType?: string;
+  id?: string;
+}
+
+/** One stored version, as written inside a transaction. */
+export interface StoredVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The version exactly as vread returns it; undefined for a deletion. */
+  resource: Resource | undefined;
+}
+
+/**
+ * The typed points where consent and provenance plug into the core without the
+ * core importing them. Listeners run in registration order.
+ */
+export interface FhirHooks {
+  /** Before the operation runs: throw a FhirError to refuse it (deny fast). */
+  beforeOperation: Array<(op: Operation, ctx: RequestContext) => Promise<void>>;
+  /** Per candidate resource, before paging and totals: return false to hide it. */
+  filterCandidate: Array<(resource: Resource, ctx: RequestContext) => Promise<boolean>>;
+  /** Per resource about to be returned: return the (possibly masked) resource. */
+  beforeReturn: Array<(resource: Resource, ctx: RequestContext) => Promise<Resource>>;
+  /** Inside the storage transaction, after all versions are written, before COMMIT. */
+  beforeCommit: Array<(tx: Tx, versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
+  /** After COMMIT succeeded. Failures are logged, never undo the write. */
+  afterCommit: Array<(versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
+}
+
+export function createHooks(): FhirHooks {
+  return { beforeOperation: [], filterCandidate: [], beforeReturn: [], beforeCommit: [], afterCommit: [] };
+}
+
+export async function runBeforeOperation(hooks: FhirHooks, op: Operation, ctx: RequestContext) {
+  for (const listener of hooks.beforeOperation) await listener(op, ctx);
+}
+
+/** Applies the candidate filter and the return transform; hidden resources come back undefined. */
+export async function present(
+  hooks: FhirHooks,
+  resource: Resource,
+  ctx: RequestContext,
+): Promise<Resource | undefined> {
+  for (const listener of hooks.filterCandidate) {
+    if (!(await listener(resource, ctx))) return undefined;
+  }
+  let out = resource;
+  for (const listener of hooks.beforeReturn) out = await listener(out, ctx);
+  return out;
+}

@@ -1,0 +1,53 @@
+import type { Resource } from 'fhir/r4.js';
+import type { Definitions } from '../definitions.js';
+import type { FhirHooks, InteractionName, RequestContext } from '../hooks.js';
+import type { ResourceStore } from '../storage/resource-store.js';
+import type { Database } from '../storage/database.js';
+import type { TokenIndexer } from '../storage/token-index.js';
+
+/** An HTTP request reduced to what FHIR interactions need. */
+export interface FhirRequest {
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  query: Record<string, string | string[] | undefined>;
+  body: unknown;
+  header(name: string): string | undefined;
+  /** Absolute base URL of the FHIR endpoint, without trailing slash. */
+  baseUrl: string;
+  /** The request URL relative to the base (for paging links). */
+  url: string;
+  ctx: RequestContext;
+}
+
+/** What an interaction returns; one adapter turns it into HTTP. */
+export interface FhirResponse {
+  status: number;
+  resource?: Resource;
+  headers?: Record<string, string>;
+  /** Apply `Prefer: return=...` to this response (create, update). */
+  honourPrefer?: boolean;
+}
+
+export interface Services {
+  db: Database;
+  store: ResourceStore;
+  definitions: Definitions;
+  hooks: FhirHooks;
+  tokens: TokenIndexer;
+  /** The route table, for the CapabilityStatement. */
+  routes: readonly Route[];
+  software: { name: string; version: string };
+}
+
+export type Handler = (req: FhirRequest, services: Services) => Promise<FhirResponse>;
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  /** CapabilityStatement interaction code, or an operation name starting with `$`. */
+  interaction: InteractionName;
+  level: 'system' | 'type' | 'instance';
+  operation?: { name: string; definition: string };
+  handler: Handler;
+}

@@ -1,0 +1,114 @@
+import { evalFhirPath, getExpressionForResourceType } from '@medplum/core';
+import type { Resource, SearchParameter } from 'fhir/r4.js';
+import type pg from 'pg';
+import type { Definitions } from '../definitions.js';
+
+export interface Token {
+  system: string | undefined;
+  code: string;
+}
+
+/** One `param=value` of a token search: `code`, `system|code`, `|code` or `system|`. */
+export interface TokenCriterion {
+  param: string;
+  /** undefined: any system; null: no system (`|code`). */
+  system: string | null | undefined;
+  /** undefined: any code (`system|`). */
+  code: string | undefined;
+}
+
+export interface TokenIndexer {
+  reindex(tx: pg.ClientBase, resourceType: string, id: string, resource: Resource | undefined): Promise<void>;
+  isTokenParam(resourceType: string, param: string): boolean;
+  /** Ids (at most two) of live resources of the type matching every criterion and, if given, one of `ids`. */
+  find(
+    client: pg.ClientBase | pg.Pool,
+    resourceType: string,
+    criteria: TokenCriterion[],
+    ids?: string[],
+  ): Promise<string[]>;
+}
+
+export function createTokenIndexer(definitions: Definitions): TokenIndexer {
+  const expressions = new Map<string, Array<[string, string]>>();
+  const tokenParams = (type: string): Array<[string, string]> => {
+    let list = expressions.get(type);
+    if (!list) {
+      list = [];
+      for (const [code, sp] of definitions.searchParameters(type)) {
+        const expression = tokenExpression(type, sp);
+        if (expression) list.push([code, expression]);
+      }
+      expressions.set(type, list);
+    }
+    return list;
+  };
+
+  return {
+    async reindex(tx, resourceType, id, resource) {
+      await tx.query('DELETE FROM token_index WHERE resource_type = $1 AND id = $2', [resourceType, id]);
+      if (!resource) return;
+      const params: string[] = [];
+      const systems: (string | null)[] = [];
+      const codes: string[] = [];
+      for (const [param, expression] of tokenParams(resourceType)) {
+        for (const token of extractTokens(evalFhirPath(expression, resource))) {
+          params.push(param);
+          systems.push(token.system ?? null);
+          codes.push(token.code);
+        }
+      }
+      if (params.length === 0) return;
+      await tx.query(
+        `INSERT INTO token_index (resource_type, id, param, system, code)
+         SELECT $1, $2, p, s, c FROM unnest($3::text[], $4::text[], $5::text[]) AS t(p, s, c)`,
+        [resourceType, id, params, systems, codes],
+      );
+    },
+
+    isTokenParam: (type, param) => tokenParams(type).some(([code]) => code === param),
+
+    async find(client, resourceType, criteria, ids) {
+      const values: unknown[] = [resourceType];
+      const idClause = ids ? `AND r.id = ANY($${values.push(ids)}::text[])` : '';
+      const clauses = criteria.map((c) => {
+        const conditions = [`t.param = $${values.push(c.param)}`];
+        if (c.code !== undefined) conditions.push(`t.code = $${values.push(c.code)}`);
+        if (c.system === null) conditions.push('t.system IS NULL');
+        else if (c.system !== undefined) conditions.push(`t.system = $${values.push(c.system)}`);
+        return `EXISTS (SELECT 1 FROM token_index t WHERE t.resource_type = r.resource_type
+                  AND t.id = r.id AND ${conditions.join(' AND ')})`;
+      });
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT r.id FROM resource_current r
+          WHERE r.resource_type = $1 AND NOT r.deleted ${idClause} ${clauses.map((c) => `AND ${c}`).join(' ')}
+          LIMIT 2`,
+        values,
+      );
+      return rows.map((r) => r.id);
+    },
+  };
+}
+
+function tokenExpression(resourceType: string, sp: SearchParameter): string | undefined {
+  if (sp.type !== 'token' || !sp.expression || sp.code === '_id') return undefined;
+  return getExpressionForResourceType(resourceType, sp.expression);
+}
+
+/** Tokens of the FHIRPath results: codes, Codings, CodeableConcepts, Identifiers, ContactPoints. */
+export function extractTokens(values: unknown[]): Token[] {
+  const tokens: Token[] = [];
+  for (const v of values) {
+    if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number') {
+      tokens.push({ system: undefined, code: String(v) });
+    } else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (Array.isArray(o.coding)) tokens.push(...extractTokens(o.coding));
+      const code = o.code ?? o.value;
+      if (typeof code === 'string' || typeof code === 'boolean') {
+        tokens.push({ system: typeof o.system === 'string' ? o.system : undefined, code: String(code) });
+      }
+    }
+  }
+  return tokens;
+}

@@ -1,0 +1,84 @@
+import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { loadDefinitions } from './fhir/definitions.js';
+import { createHooks, type FhirHooks } from './fhir/hooks.js';
+import type { Services } from './fhir/interactions/types.js';
+import { routes } from './fhir/route-table.js';
+import { connectDatabase, type Database } from './fhir/storage/database.js';
+import { startEmbeddedPostgres } from './fhir/storage/embedded-postgres.js';
+import { migrate } from './fhir/storage/migrate.js';
+import { createResourceStore } from './fhir/storage/resource-store.js';
+import { createTokenIndexer } from './fhir/storage/token-index.js';
+import type { Logger } from './logger.js';
+
+export interface RunningServer {
+  /** http://host:port of the listening server. */
+  url: string;
+  services: Services;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  logger: Logger;
+  /** Lets callers (and later modules) register consent/provenance listeners before requests flow. */
+  registerHooks?: (hooks: FhirHooks, db: Database) => void | Promise<void>;
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/**
+ * The composition root: picks the database from configuration (DATABASE_URL, or
+ * the embedded PostgreSQL in the data folder), migrates it, builds the services
+ * once and starts listening.
+ */
+export async function startServer({ config, logger, registerHooks }: StartOptions): Promise<RunningServer> {
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
+  const db = connectDatabase(config.databaseUrl ?? embedded!.url);
+  try {
+    const applied = await migrate(db.pool);
+    if (applied.length) logger.info({ applied }, 'database migrated');
+    const definitions = loadDefinitions();
+    const hooks = createHooks();
+    await registerHooks?.(hooks, db);
+    const tokens = createTokenIndexer(definitions);
+    const services: Services = {
+      db,
+      definitions,
+      hooks,
+      tokens,
+      routes,
+      store: createResourceStore(db, hooks, tokens, (err) => logger.error({ err }, 'afterCommit hook failed')),
+      software: { name: 'fhir-ledger', version: pkg.version },
+    };
+    const app = createApp({ services, logger, maxBodyBytes: config.maxBodyBytes, publicBaseUrl: config.publicBaseUrl });
+    const server = await listen(app, config.port, config.host);
+    const address = server.address() as import('node:net').AddressInfo;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    return {
+      url: `http://${host}:${address.port}`,
+      services,
+      async close() {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await db.close();
+        await embedded?.stop();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    await embedded?.stop().catch(() => {});
+    throw err;
+  }
+}
+
+function listen(app: import('express').Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(server)));
+    server.once('error', reject);
+  });
+}
