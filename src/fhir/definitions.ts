@@ -45,6 +45,8 @@ function build(): Definitions {
     .map((e) => e.resource as StructureDefinition)
     .filter((sd) => sd.resourceType === 'StructureDefinition' && sd.kind === 'resource')
     .filter((sd) => !sd.abstract && sd.derivation !== 'constraint')
+    // The package also carries R4B backports (SubscriptionStatus); serve R4 only.
+    .filter((sd) => sd.fhirVersion === '4.0.1')
     .map((sd) => sd.type)
     .filter((type) => isResourceTypeSchema(tryGetDataType(type)!))
     .sort();

@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/test-database.js';
+
+// `npm test` builds first; these tests run the built entry point the way `npm start` does.
+const MAIN = path.resolve('dist/main.js');
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function run(env: Record<string, string>) {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const listening = new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg: string; url?: string };
+      if (entry.msg === 'fhir-ledger listening') resolve(entry.url!);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  // Awaited by the tests that expect a start; the others only care about the exit.
+  listening.catch(() => {});
+  return { child, exited, listening, stderr: () => stderr };
+}
+
+describe('the server process (npm start)', () => {
+  it('starts on the embedded PostgreSQL, keeps data across restarts, and stops cleanly on SIGTERM', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-start-'));
+    try {
+      const first = run({ PORT: '0', DATA_DIR: dataDir });
+      const base = await first.listening;
+      const created = await fetch(`${base}/Patient`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Persisted' }] }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+
+      const second = run({ PORT: '0', DATA_DIR: dataDir });
+      const base2 = await second.listening;
+      const read = await fetch(`${base2}/Patient/${id}`);
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { name: Array<{ family: string }> }).name[0]!.family).toBe('Persisted');
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('uses DATABASE_URL when set', async () => {
+    const database = await createTestDatabase();
+    try {
+      const server = run({ PORT: '0', DATABASE_URL: database.url, DATA_DIR: '/nonexistent' });
+      const base = await server.listening;
+      expect((await fetch(`${base}/metadata`)).status).toBe(200);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('refuses bad configuration at start with a clear message', async () => {
+    const server = run({ PORT: 'not-a-port' });
+    expect(await server.exited).toBe(2);
+    expect(server.stderr()).toContain('bad configuration: PORT must be an integer');
+  });
+});
