@@ -1,7 +1,7 @@
 import express from 'express';
-import type { Logger } from './logger.js';
 import { fhirRouter } from './fhir/http/router.js';
 import type { Services } from './fhir/interactions/types.js';
+import type { Logger } from './logger.js';
 
 export interface AppOptions {
   services: Services;

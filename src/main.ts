@@ -16,7 +16,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const server = await startServer({ config, logger });
-  logger.info({ url: `${server.url}/fhir`, embeddedDatabase: !config.databaseUrl }, 'fhir-ledger listening');
+  logger.info(
+    { url: `${server.url}/fhir`, embeddedDatabase: !config.databaseUrl },
+    'fhir-ledger listening',
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,5 +1,5 @@
-import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
@@ -27,14 +27,20 @@ export interface StartOptions {
   registerHooks?: (hooks: FhirHooks, db: Database) => void | Promise<void>;
 }
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 /**
  * The composition root: picks the database from configuration (DATABASE_URL, or
  * the embedded PostgreSQL in the data folder), migrates it, builds the services
  * once and starts listening.
  */
-export async function startServer({ config, logger, registerHooks }: StartOptions): Promise<RunningServer> {
+export async function startServer({
+  config,
+  logger,
+  registerHooks,
+}: StartOptions): Promise<RunningServer> {
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
   const db = connectDatabase(config.databaseUrl ?? embedded!.url);
   try {
@@ -50,10 +56,17 @@ export async function startServer({ config, logger, registerHooks }: StartOption
       hooks,
       tokens,
       routes,
-      store: createResourceStore(db, hooks, tokens, (err) => logger.error({ err }, 'afterCommit hook failed')),
+      store: createResourceStore(db, hooks, tokens, (err) =>
+        logger.error({ err }, 'afterCommit hook failed'),
+      ),
       software: { name: 'fhir-ledger', version: pkg.version },
     };
-    const app = createApp({ services, logger, maxBodyBytes: config.maxBodyBytes, publicBaseUrl: config.publicBaseUrl });
+    const app = createApp({
+      services,
+      logger,
+      maxBodyBytes: config.maxBodyBytes,
+      publicBaseUrl: config.publicBaseUrl,
+    });
     const server = await listen(app, config.port, config.host);
     const address = server.address() as import('node:net').AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

@@ -19,7 +19,9 @@ function run(env: Record<string, string>) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   let stderr = '';
   child.stderr!.on('data', (chunk) => {
     stderr += chunk;
@@ -56,7 +58,9 @@ describe('the server process (npm start)', () => {
       const base2 = await second.listening;
       const read = await fetch(`${base2}/Patient/${id}`);
       expect(read.status).toBe(200);
-      expect(((await read.json()) as { name: Array<{ family: string }> }).name[0]!.family).toBe('Persisted');
+      expect(((await read.json()) as { name: Array<{ family: string }> }).name[0]!.family).toBe(
+        'Persisted',
+      );
       second.child.kill('SIGINT');
       expect(await second.exited).toBe(0);
     } finally {

@@ -71,8 +71,8 @@ function build(): Definitions {
     for (const base of sp.base ?? []) {
       const targets = base === 'Resource' || base === 'DomainResource' ? resourceTypes : [base];
       for (const type of targets) {
-        let params = paramsByType.get(type);
-        if (!params) paramsByType.set(type, (params = new Map()));
+        const params = paramsByType.get(type) ?? new Map<string, SearchParameter>();
+        paramsByType.set(type, params);
         params.set(sp.code, sp);
       }
     }

@@ -54,7 +54,13 @@ export interface FhirHooks {
 }
 
 export function createHooks(): FhirHooks {
-  return { beforeOperation: [], filterCandidate: [], beforeReturn: [], beforeCommit: [], afterCommit: [] };
+  return {
+    beforeOperation: [],
+    filterCandidate: [],
+    beforeReturn: [],
+    beforeCommit: [],
+    afterCommit: [],
+  };
 }
 
 export async function runBeforeOperation(hooks: FhirHooks, op: Operation, ctx: RequestContext) {

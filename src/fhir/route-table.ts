@@ -8,19 +8,72 @@ import { update } from './interactions/update.js';
 import { validate } from './interactions/validate.js';
 import { vread } from './interactions/vread.js';
 
-const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
+const VALIDATE = {
+  name: 'validate',
+  definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+};
 
 /** Everything the server answers, one line per interaction; the CapabilityStatement is generated from it. */
 export const routes: readonly Route[] = [
-  { method: 'GET', path: '/metadata', interaction: 'capabilities', level: 'system', handler: capabilities },
-  { method: 'GET', path: '/_history', interaction: 'history-system', level: 'system', handler: historySystem },
-  { method: 'POST', path: '/:type/$validate', interaction: 'validate', level: 'type', operation: VALIDATE, handler: validate },
-  { method: 'GET', path: '/:type/_history', interaction: 'history-type', level: 'type', handler: historyType },
+  {
+    method: 'GET',
+    path: '/metadata',
+    interaction: 'capabilities',
+    level: 'system',
+    handler: capabilities,
+  },
+  {
+    method: 'GET',
+    path: '/_history',
+    interaction: 'history-system',
+    level: 'system',
+    handler: historySystem,
+  },
+  {
+    method: 'POST',
+    path: '/:type/$validate',
+    interaction: 'validate',
+    level: 'type',
+    operation: VALIDATE,
+    handler: validate,
+  },
+  {
+    method: 'GET',
+    path: '/:type/_history',
+    interaction: 'history-type',
+    level: 'type',
+    handler: historyType,
+  },
   { method: 'POST', path: '/:type', interaction: 'create', level: 'type', handler: create },
   { method: 'GET', path: '/:type/:id', interaction: 'read', level: 'instance', handler: read },
   { method: 'PUT', path: '/:type/:id', interaction: 'update', level: 'instance', handler: update },
-  { method: 'DELETE', path: '/:type/:id', interaction: 'delete', level: 'instance', handler: remove },
-  { method: 'POST', path: '/:type/:id/$validate', interaction: 'validate', level: 'instance', operation: VALIDATE, handler: validate },
-  { method: 'GET', path: '/:type/:id/_history', interaction: 'history-instance', level: 'instance', handler: historyInstance },
-  { method: 'GET', path: '/:type/:id/_history/:vid', interaction: 'vread', level: 'instance', handler: vread },
+  {
+    method: 'DELETE',
+    path: '/:type/:id',
+    interaction: 'delete',
+    level: 'instance',
+    handler: remove,
+  },
+  {
+    method: 'POST',
+    path: '/:type/:id/$validate',
+    interaction: 'validate',
+    level: 'instance',
+    operation: VALIDATE,
+    handler: validate,
+  },
+  {
+    method: 'GET',
+    path: '/:type/:id/_history',
+    interaction: 'history-instance',
+    level: 'instance',
+    handler: historyInstance,
+  },
+  {
+    method: 'GET',
+    path: '/:type/:id/_history/:vid',
+    interaction: 'vread',
+    level: 'instance',
+    handler: vread,
+  },
 ];

@@ -31,11 +31,17 @@ async function exercise(type: string, code: string): Promise<request.Response> {
     case 'history-type':
       return api.get(`/${type}/_history`);
     case 'update':
-      return api.put(`/${type}/cap-1`).set('Content-Type', JSON_TYPE).send({ resourceType: type, id: 'other' });
+      return api
+        .put(`/${type}/cap-1`)
+        .set('Content-Type', JSON_TYPE)
+        .send({ resourceType: type, id: 'other' });
     case 'delete':
       return api.delete(`/${type}/cap-missing`);
     case 'create':
-      return api.post(`/${type}`).set('Content-Type', JSON_TYPE).send({ resourceType: 'Unmatched' });
+      return api
+        .post(`/${type}`)
+        .set('Content-Type', JSON_TYPE)
+        .send({ resourceType: 'Unmatched' });
     default:
       throw new Error(`no exercise for ${code}`);
   }
@@ -63,14 +69,24 @@ describe('CapabilityStatement', () => {
     const types = rest().resource!.map((r) => r.type);
     expect(types).toEqual(loadDefinitions().resourceTypes);
     expect(types).toHaveLength(146);
-    for (const t of ['Patient', 'Observation', 'Claim', 'Consent', 'Provenance', 'AuditEvent', 'Encounter']) {
+    for (const t of [
+      'Patient',
+      'Observation',
+      'Claim',
+      'Consent',
+      'Provenance',
+      'AuditEvent',
+      'Encounter',
+    ]) {
       expect(types).toContain(t);
     }
     expect(types).not.toContain('SubscriptionStatus');
   });
 
   it('lists exactly the interactions of the route table', () => {
-    const fromRoutes = new Set(routes.filter((r) => r.level !== 'system' && !r.operation).map((r) => r.interaction));
+    const fromRoutes = new Set(
+      routes.filter((r) => r.level !== 'system' && !r.operation).map((r) => r.interaction),
+    );
     for (const resource of rest().resource!) {
       expect(new Set(resource.interaction!.map((i) => i.code))).toEqual(fromRoutes);
       expect(resource.operation!.map((o) => o.name)).toEqual(['validate']);
@@ -83,14 +99,21 @@ describe('CapabilityStatement', () => {
     for (const resource of rest().resource!) {
       for (const { code } of resource.interaction!) {
         const res = await exercise(resource.type, code);
-        if (res.status !== EXPECTED_STATUS[code]) failures.push(`${resource.type} ${code}: ${res.status}`);
+        if (res.status !== EXPECTED_STATUS[code])
+          failures.push(`${resource.type} ${code}: ${res.status}`);
       }
       // A Parameters body is the operation's own envelope, so a Parameters to check goes inside one.
       const body =
         resource.type === 'Parameters'
-          ? { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Parameters' } }] }
+          ? {
+              resourceType: 'Parameters',
+              parameter: [{ name: 'resource', resource: { resourceType: 'Parameters' } }],
+            }
           : { resourceType: resource.type };
-      const validate = await api.post(`/${resource.type}/$validate`).set('Content-Type', JSON_TYPE).send(body);
+      const validate = await api
+        .post(`/${resource.type}/$validate`)
+        .set('Content-Type', JSON_TYPE)
+        .send(body);
       if (validate.status !== 200) failures.push(`${resource.type} $validate: ${validate.status}`);
     }
     expect(failures).toEqual([]);
@@ -100,11 +123,19 @@ describe('CapabilityStatement', () => {
     const advertised = new Set(rest().resource![0]!.interaction!.map((i) => i.code));
     expect(advertised.has('patch')).toBe(false);
     expect(advertised.has('search-type')).toBe(false);
-    await api.patch('/Patient/1').set('Content-Type', 'application/json-patch+json').send('[]').expect(415);
+    await api
+      .patch('/Patient/1')
+      .set('Content-Type', 'application/json-patch+json')
+      .send('[]')
+      .expect(415);
     await api.patch('/Patient/1').set('Content-Type', JSON_TYPE).send({}).expect(405);
     const search = await api.get('/Patient?name=x').expect(405);
     expect(search.body.resourceType).toBe('OperationOutcome');
-    await api.post('/').set('Content-Type', JSON_TYPE).send({ resourceType: 'Bundle', type: 'batch' }).expect(404);
+    await api
+      .post('/')
+      .set('Content-Type', JSON_TYPE)
+      .send({ resourceType: 'Bundle', type: 'batch' })
+      .expect(404);
     await api.get('/SubscriptionStatus/1').expect(404);
   });
 });

@@ -25,7 +25,11 @@ export async function startTestServer(
     maxBodyBytes: 1024 * 1024,
     ...overrides,
   };
-  const server = await startServer({ config, logger: createLogger(config.logLevel), registerHooks });
+  const server = await startServer({
+    config,
+    logger: createLogger(config.logLevel),
+    registerHooks,
+  });
   return {
     ...server,
     base: `${server.url}/fhir`,

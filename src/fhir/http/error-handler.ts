@@ -24,7 +24,9 @@ export function errorHandler(logger: Logger) {
     } else if (isBodyError(err)) {
       const known = BODY_ERRORS[err.type];
       status = known?.[0] ?? (err.status >= 400 && err.status < 500 ? err.status : 400);
-      body = outcome([issue(status === 413 ? 'too-costly' : 'structure', known?.[1] ?? 'Invalid request body')]);
+      body = outcome([
+        issue(status === 413 ? 'too-costly' : 'structure', known?.[1] ?? 'Invalid request body'),
+      ]);
     } else {
       logger.error({ err, requestId: res.locals.requestId }, 'unhandled error');
     }
@@ -35,5 +37,10 @@ export function errorHandler(logger: Logger) {
 }
 
 function isBodyError(err: unknown): err is { type: string; status: number } {
-  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' && typeof (err as { status?: unknown }).status === 'number';
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { type?: unknown }).type === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number'
+  );
 }

@@ -10,22 +10,32 @@ const FORMAT_ALIASES = new Set(['json', ...JSON_TYPES]);
  * otherwise); request bodies must be FHIR JSON or JSON (415 otherwise).
  */
 export function negotiate(req: Request, _res: Response, next: NextFunction): void {
+  next(formatError(req));
+}
+
+function formatError(req: Request): Error | undefined {
   const format = req.query._format;
   if (format !== undefined) {
-    const value = String(Array.isArray(format) ? format[0] : format).split(';')[0]!.trim().toLowerCase();
+    const value = String(Array.isArray(format) ? format[0] : format)
+      .split(';')[0]!
+      .trim()
+      .toLowerCase();
     if (!FORMAT_ALIASES.has(value)) {
-      return next(notSupported(406, `_format "${value}" is not supported; this server speaks JSON only`));
+      return notSupported(406, `_format "${value}" is not supported; this server speaks JSON only`);
     }
   } else if (req.headers.accept && !acceptsJson(req.headers.accept)) {
-    return next(notSupported(406, `Accept "${req.headers.accept}" is not supported; use ${FHIR_JSON}`));
+    return notSupported(406, `Accept "${req.headers.accept}" is not supported; use ${FHIR_JSON}`);
   }
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  const hasBody =
+    Number(req.headers['content-length'] ?? 0) > 0 ||
+    req.headers['transfer-encoding'] !== undefined;
   if (hasBody && !req.is(JSON_TYPES)) {
-    return next(
-      notSupported(415, `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${FHIR_JSON}`),
+    return notSupported(
+      415,
+      `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${FHIR_JSON}`,
     );
   }
-  next();
+  return undefined;
 }
 
 /** True when some listed media range with q > 0 covers JSON. */

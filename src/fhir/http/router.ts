@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Request, type Response, type NextFunction } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../logger.js';
 import { FhirError, issue } from '../errors.js';
 import type { FhirRequest, Services } from '../interactions/types.js';
@@ -15,7 +15,12 @@ export interface FhirRouterOptions {
 }
 
 /** Mounts the route table under the FHIR base; everything else under it is a 404/405 OperationOutcome. */
-export function fhirRouter({ services, logger, maxBodyBytes, publicBaseUrl }: FhirRouterOptions): express.Router {
+export function fhirRouter({
+  services,
+  logger,
+  maxBodyBytes,
+  publicBaseUrl,
+}: FhirRouterOptions): express.Router {
   const router = express.Router({ caseSensitive: true });
   router.use((req, res, next) => {
     const given = req.get('x-request-id');
@@ -44,7 +49,9 @@ export function fhirRouter({ services, logger, maxBodyBytes, publicBaseUrl }: Fh
             requestId: res.locals.requestId,
             method: route.method,
             interaction: route.interaction,
-            resourceType: services.definitions.isResourceType(req.params.type as string) ? req.params.type : undefined,
+            resourceType: services.definitions.isResourceType(req.params.type as string)
+              ? req.params.type
+              : undefined,
             status: res.statusCode,
             ms: Number(process.hrtime.bigint() - started) / 1e6,
           },
@@ -63,15 +70,30 @@ export function fhirRouter({ services, logger, maxBodyBytes, publicBaseUrl }: Fh
   router.use((req, _res, next) => {
     const allowed = services.routes.filter((r) => matches(r.path, req.path)).map((r) => r.method);
     if (allowed.length > 0) {
-      return next(new FhirError(405, [issue('not-supported', `${req.method} is not supported here; allowed: ${[...new Set(allowed)].join(', ')}`)]));
+      return next(
+        new FhirError(405, [
+          issue(
+            'not-supported',
+            `${req.method} is not supported here; allowed: ${[...new Set(allowed)].join(', ')}`,
+          ),
+        ]),
+      );
     }
-    next(new FhirError(404, [issue('not-found', `No FHIR interaction at this path (known: ${knownPaths.length} routes)`)]));
+    next(
+      new FhirError(404, [
+        issue('not-found', `No FHIR interaction at this path (known: ${knownPaths.length} routes)`),
+      ]),
+    );
   });
   router.use(errorHandler(logger));
   return router;
 }
 
-function toFhirRequest(req: Request, res: Response, publicBaseUrl: string | undefined): FhirRequest {
+function toFhirRequest(
+  req: Request,
+  res: Response,
+  publicBaseUrl: string | undefined,
+): FhirRequest {
   const params = req.params as Record<string, string | undefined>;
   return {
     resourceType: params.type,

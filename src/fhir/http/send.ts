@@ -24,12 +24,21 @@ export function writeJson(req: Request, res: Response, body: Resource): void {
 
 /** `Prefer: return=minimal | representation | OperationOutcome` (default representation). */
 function preferredBody(req: Request, result: FhirResponse): Resource | undefined {
-  const prefer = /return=(minimal|representation|OperationOutcome)/i.exec(req.get('prefer') ?? '')?.[1];
+  const prefer = /return=(minimal|representation|OperationOutcome)/i.exec(
+    req.get('prefer') ?? '',
+  )?.[1];
   switch (prefer?.toLowerCase()) {
     case 'minimal':
       return undefined;
     case 'operationoutcome':
-      return outcome([issue('informational', `${result.status === 201 ? 'Created' : 'Stored'} ${result.headers?.Location ?? ''}`.trim(), undefined, 'information')]);
+      return outcome([
+        issue(
+          'informational',
+          `${result.status === 201 ? 'Created' : 'Stored'} ${result.headers?.Location ?? ''}`.trim(),
+          undefined,
+          'information',
+        ),
+      ]);
     default:
       return result.resource;
   }

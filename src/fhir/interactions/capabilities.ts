@@ -12,9 +12,15 @@ export const capabilities: Handler = async (req, services) => ({
 export function capabilityStatement(services: Services, baseUrl: string): CapabilityStatement {
   const { routes } = services;
   const typeInteractions = unique(
-    routes.filter((r) => r.level !== 'system' && !r.operation).map((r) => r.interaction as TypeInteraction),
+    routes
+      .filter((r) => r.level !== 'system' && !r.operation)
+      .map((r) => r.interaction as TypeInteraction),
   );
-  const systemInteractions = unique(routes.filter((r) => r.level === 'system' && !r.operation && r.interaction !== 'capabilities').map((r) => r.interaction));
+  const systemInteractions = unique(
+    routes
+      .filter((r) => r.level === 'system' && !r.operation && r.interaction !== 'capabilities')
+      .map((r) => r.interaction),
+  );
   const typeOperations = operations(routes.filter((r) => r.level !== 'system'));
   const has = (code: string) => typeInteractions.includes(code as TypeInteraction);
   return {

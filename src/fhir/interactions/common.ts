@@ -15,7 +15,11 @@ export function requireType(req: FhirRequest, services: Services): string {
 /** The request body as a resource of the expected type, or a 400 saying what is wrong. */
 export function resourceBody(req: FhirRequest, expectedType: string): Resource {
   const body = req.body;
-  if (body === undefined || body === null || (typeof body === 'object' && Object.keys(body).length === 0 && !Array.isArray(body))) {
+  if (
+    body === undefined ||
+    body === null ||
+    (typeof body === 'object' && Object.keys(body).length === 0 && !Array.isArray(body))
+  ) {
     throw badRequest('Request body must be a FHIR resource');
   }
   if (typeof body !== 'object' || Array.isArray(body)) {
@@ -24,7 +28,10 @@ export function resourceBody(req: FhirRequest, expectedType: string): Resource {
   const type = (body as { resourceType?: unknown }).resourceType;
   if (type === undefined) throw badRequest('Missing resourceType', 'resourceType');
   if (type !== expectedType) {
-    throw badRequest(`resourceType "${String(type)}" does not match the URL type ${expectedType}`, 'resourceType');
+    throw badRequest(
+      `resourceType "${String(type)}" does not match the URL type ${expectedType}`,
+      'resourceType',
+    );
   }
   return body as Resource;
 }

@@ -30,10 +30,17 @@ export const create: Handler = async (req, services) => {
       if (ids.length > 1) throw preconditionFailed(`If-None-Exist matched more than one ${type}`);
       if (ids.length === 1) {
         const existing = await writer.lockCurrent(type, ids[0]!);
-        const shown = existing?.resource && (await present(services.hooks, existing.resource, req.ctx));
+        const shown =
+          existing?.resource && (await present(services.hooks, existing.resource, req.ctx));
         // A match the caller may not see must not be revealed, nor duplicated.
-        if (!existing || !shown) throw preconditionFailed(`If-None-Exist matched a ${type} you cannot see`);
-        return { status: 200, resource: shown, headers: versionHeaders(existing, req.baseUrl, true), honourPrefer: true };
+        if (!existing || !shown)
+          throw preconditionFailed(`If-None-Exist matched a ${type} you cannot see`);
+        return {
+          status: 200,
+          resource: shown,
+          headers: versionHeaders(existing, req.baseUrl, true),
+          honourPrefer: true,
+        };
       }
     }
     const { version } = await writer.write({
@@ -41,6 +48,7 @@ export const create: Handler = async (req, services) => {
       id: randomUUID(),
       method: 'POST',
       resource: resource as Resource,
+      freshId: true,
     });
     return {
       status: 201,

@@ -13,7 +13,11 @@ const SUPPORTED = new Set(['_count', '_since', '_cursor', '_format', '_pretty'])
 /** GET [type]/[id]/_history */
 export const historyInstance: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'history-instance', resourceType: type, id: req.id }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'history-instance', resourceType: type, id: req.id },
+    req.ctx,
+  );
   if (!(await services.store.current(type, req.id!))) throw notFound(`${type}/${req.id} not found`);
   return history(req, services, 'history-instance', type, req.id);
 };
@@ -21,7 +25,11 @@ export const historyInstance: Handler = async (req, services) => {
 /** GET [type]/_history */
 export const historyType: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'history-type', resourceType: type }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'history-type', resourceType: type },
+    req.ctx,
+  );
   return history(req, services, 'history-type', type, undefined);
 };
 
@@ -44,12 +52,22 @@ async function history(
   const count = parseCount(single(req.query._count));
   const since = single(req.query._since);
   if (since !== undefined && !INSTANT.test(since)) {
-    throw badRequest('_since must be an instant with a time zone, e.g. 2024-01-31T10:00:00Z', '_since');
+    throw badRequest(
+      '_since must be an instant with a time zone, e.g. 2024-01-31T10:00:00Z',
+      '_since',
+    );
   }
   const cursor = single(req.query._cursor);
-  if (cursor !== undefined && !/^\d{1,18}$/.test(cursor)) throw badRequest('Invalid _cursor', '_cursor');
+  if (cursor !== undefined && !/^\d{1,18}$/.test(cursor))
+    throw badRequest('Invalid _cursor', '_cursor');
 
-  const page = await loadHistory(services.db, { resourceType, id, since, beforeSeq: cursor, limit: count });
+  const page = await loadHistory(services.db, {
+    resourceType,
+    id,
+    since,
+    beforeSeq: cursor,
+    limit: count,
+  });
   const entries: BundleEntry[] = [];
   for (const v of page.versions) {
     const fullUrl = `${req.baseUrl}/${v.resourceType}/${v.id}`;
@@ -57,7 +75,11 @@ async function history(
       entries.push({
         fullUrl,
         request: { method: 'DELETE', url: `${v.resourceType}/${v.id}` },
-        response: { status: '204 No Content', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated },
+        response: {
+          status: '204 No Content',
+          etag: `W/"${v.versionId}"`,
+          lastModified: v.lastUpdated,
+        },
       });
       continue;
     }
@@ -81,7 +103,11 @@ async function history(
 
   const path = req.url.split('?')[0];
   const link = (extra: Record<string, string>) => {
-    const params = new URLSearchParams({ _count: String(count), ...(since ? { _since: since } : {}), ...extra });
+    const params = new URLSearchParams({
+      _count: String(count),
+      ...(since ? { _since: since } : {}),
+      ...extra,
+    });
     return `${req.baseUrl}${path}?${params}`;
   };
   const bundle: Bundle = {

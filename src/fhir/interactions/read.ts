@@ -6,7 +6,11 @@ import type { Handler } from './types.js';
 /** GET [type]/[id]: the current version; 410 when deleted, 304 for a matching If-None-Match. */
 export const read: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'read', resourceType: type, id: req.id }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'read', resourceType: type, id: req.id },
+    req.ctx,
+  );
   const current = await services.store.current(type, req.id!);
   if (!current) throw notFound(`${type}/${req.id} not found`);
   if (!current.resource) throw gone(`${type}/${req.id} was deleted`);

@@ -1,8 +1,8 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
 import type { FhirHooks, InteractionName, RequestContext } from '../hooks.js';
-import type { ResourceStore } from '../storage/resource-store.js';
 import type { Database } from '../storage/database.js';
+import type { ResourceStore } from '../storage/resource-store.js';
 import type { TokenIndexer } from '../storage/token-index.js';
 
 /** An HTTP request reduced to what FHIR interactions need. */

@@ -16,7 +16,11 @@ import type { Handler } from './types.js';
  */
 export const update: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'update', resourceType: type, id: req.id }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'update', resourceType: type, id: req.id },
+    req.ctx,
+  );
   const resource = resourceBody(req, type);
   if (resource.id === undefined) throw badRequest('The resource must carry its id on update', 'id');
   if (resource.id !== req.id) {

@@ -15,23 +15,46 @@ type Mode = (typeof MODES)[number];
  */
 export const validate: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'validate', resourceType: type, id: req.id }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'validate', resourceType: type, id: req.id },
+    req.ctx,
+  );
   const { resource, mode, profileUrl } = readInput(req);
-  if (mode === 'delete') return { status: 200, resource: outcome(await checkDelete(req, services, type)) };
-  if (!resource) throw badRequest('$validate needs a resource (the body, or the Parameters "resource")');
-  const profile = profileUrl === undefined ? undefined : services.definitions.profiles.get(profileUrl.split('|')[0]!);
-  if (profileUrl !== undefined && !profile) throw badRequest(`Unknown profile ${profileUrl}`, 'profile');
+  if (mode === 'delete')
+    return { status: 200, resource: outcome(await checkDelete(req, services, type)) };
+  if (!resource)
+    throw badRequest('$validate needs a resource (the body, or the Parameters "resource")');
+  const profile =
+    profileUrl === undefined
+      ? undefined
+      : services.definitions.profiles.get(profileUrl.split('|')[0]!);
+  if (profileUrl !== undefined && !profile)
+    throw badRequest(`Unknown profile ${profileUrl}`, 'profile');
 
   const issues: OperationOutcomeIssue[] = [];
   if (resource.resourceType !== type) {
-    issues.push(issue('invalid', `resourceType "${resource.resourceType}" does not match ${type}`, 'resourceType'));
+    issues.push(
+      issue(
+        'invalid',
+        `resourceType "${resource.resourceType}" does not match ${type}`,
+        'resourceType',
+      ),
+    );
   } else {
     issues.push(...validateResource(resource, services.definitions, profile).issues);
   }
   if (mode === 'update') {
-    if (!resource.id) issues.push(issue('required', 'An update needs the resource id', `${type}.id`));
+    if (!resource.id)
+      issues.push(issue('required', 'An update needs the resource id', `${type}.id`));
     else if (req.id && resource.id !== req.id) {
-      issues.push(issue('invalid', `Resource id "${resource.id}" does not match the URL id "${req.id}"`, `${type}.id`));
+      issues.push(
+        issue(
+          'invalid',
+          `Resource id "${resource.id}" does not match the URL id "${req.id}"`,
+          `${type}.id`,
+        ),
+      );
     }
   }
   return { status: 200, resource: outcome(issues.length ? issues : [allOk()]) };
@@ -46,7 +69,10 @@ function readInput(req: FhirRequest): { resource?: Resource; mode: Mode; profile
     const params = (body as Parameters).parameter ?? [];
     resource = params.find((p) => p.name === 'resource')?.resource;
     mode = params.find((p) => p.name === 'mode')?.valueCode ?? mode;
-    profileUrl = params.find((p) => p.name === 'profile')?.valueUri ?? params.find((p) => p.name === 'profile')?.valueCanonical ?? profileUrl;
+    profileUrl =
+      params.find((p) => p.name === 'profile')?.valueUri ??
+      params.find((p) => p.name === 'profile')?.valueCanonical ??
+      profileUrl;
   }
   if (body !== undefined && (typeof body !== 'object' || Array.isArray(body))) {
     throw badRequest('Request body must be a JSON object');
@@ -57,7 +83,11 @@ function readInput(req: FhirRequest): { resource?: Resource; mode: Mode; profile
   return { resource, mode: (mode ?? 'create') as Mode, profileUrl };
 }
 
-async function checkDelete(req: FhirRequest, services: Services, type: string): Promise<OperationOutcomeIssue[]> {
+async function checkDelete(
+  req: FhirRequest,
+  services: Services,
+  type: string,
+): Promise<OperationOutcomeIssue[]> {
   if (!req.id) throw badRequest('mode=delete needs an instance: POST [type]/[id]/$validate');
   const current = await services.store.current(type, req.id);
   if (!current?.resource) return [issue('not-found', `${type}/${req.id} does not exist`)];

@@ -6,7 +6,11 @@ import type { Handler } from './types.js';
 /** GET [type]/[id]/_history/[vid]: one version exactly as stored; 410 for a deletion. */
 export const vread: Handler = async (req, services) => {
   const type = requireType(req, services);
-  await runBeforeOperation(services.hooks, { interaction: 'vread', resourceType: type, id: req.id }, req.ctx);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'vread', resourceType: type, id: req.id },
+    req.ctx,
+  );
   const versionId = parseVersionId(req.versionId);
   const version = await services.store.version(type, req.id!, versionId);
   if (!version) throw notFound(`${type}/${req.id}/_history/${req.versionId} not found`);

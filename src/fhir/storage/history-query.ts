@@ -39,7 +39,10 @@ export async function loadHistory(db: Database, q: HistoryQuery): Promise<Histor
          FROM resource_version ${pageWhere} ORDER BY seq DESC LIMIT ${q.limit + 1}`,
       pageValues,
     ),
-    db.pool.query<{ total: string }>(`SELECT count(*) AS total FROM resource_version ${where}`, values),
+    db.pool.query<{ total: string }>(
+      `SELECT count(*) AS total FROM resource_version ${where}`,
+      values,
+    ),
   ]);
   const rows = page.rows.slice(0, q.limit);
   return {

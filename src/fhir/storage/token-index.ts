@@ -17,8 +17,15 @@ export interface TokenCriterion {
   code: string | undefined;
 }
 
+/** Index rows of one resource, column by column (written with unnest in one statement). */
+export interface TokenRows {
+  params: string[];
+  systems: (string | null)[];
+  codes: string[];
+}
+
 export interface TokenIndexer {
-  reindex(tx: pg.ClientBase, resourceType: string, id: string, resource: Resource | undefined): Promise<void>;
+  rows(resourceType: string, resource: Resource): TokenRows;
   isTokenParam(resourceType: string, param: string): boolean;
   /** Ids (at most two) of live resources of the type matching every criterion and, if given, one of `ids`. */
   find(
@@ -45,25 +52,16 @@ export function createTokenIndexer(definitions: Definitions): TokenIndexer {
   };
 
   return {
-    async reindex(tx, resourceType, id, resource) {
-      await tx.query('DELETE FROM token_index WHERE resource_type = $1 AND id = $2', [resourceType, id]);
-      if (!resource) return;
-      const params: string[] = [];
-      const systems: (string | null)[] = [];
-      const codes: string[] = [];
+    rows(resourceType, resource) {
+      const rows: TokenRows = { params: [], systems: [], codes: [] };
       for (const [param, expression] of tokenParams(resourceType)) {
         for (const token of extractTokens(evalFhirPath(expression, resource))) {
-          params.push(param);
-          systems.push(token.system ?? null);
-          codes.push(token.code);
+          rows.params.push(param);
+          rows.systems.push(token.system ?? null);
+          rows.codes.push(token.code);
         }
       }
-      if (params.length === 0) return;
-      await tx.query(
-        `INSERT INTO token_index (resource_type, id, param, system, code)
-         SELECT $1, $2, p, s, c FROM unnest($3::text[], $4::text[], $5::text[]) AS t(p, s, c)`,
-        [resourceType, id, params, systems, codes],
-      );
+      return rows;
     },
 
     isTokenParam: (type, param) => tokenParams(type).some(([code]) => code === param),
@@ -106,7 +104,10 @@ export function extractTokens(values: unknown[]): Token[] {
       if (Array.isArray(o.coding)) tokens.push(...extractTokens(o.coding));
       const code = o.code ?? o.value;
       if (typeof code === 'string' || typeof code === 'boolean') {
-        tokens.push({ system: typeof o.system === 'string' ? o.system : undefined, code: String(code) });
+        tokens.push({
+          system: typeof o.system === 'string' ? o.system : undefined,
+          code: String(code),
+        });
       }
     }
   }

@@ -1,4 +1,4 @@
-import { OperationOutcomeError, validateResource as medplumValidate } from '@medplum/core';
+import { validateResource as medplumValidate, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
 import { issue } from '../errors.js';
@@ -28,7 +28,9 @@ export function validateResource(
   }
   for (const p of profiles) {
     if (p.type !== resource.resourceType) {
-      issues.push(issue('invalid', `Profile ${p.url} constrains ${p.type}, not ${resource.resourceType}`));
+      issues.push(
+        issue('invalid', `Profile ${p.url} constrains ${p.type}, not ${resource.resourceType}`),
+      );
       continue;
     }
     issues.push(...runMedplum(resource, p).filter((i) => !issues.some((j) => same(i, j))));
