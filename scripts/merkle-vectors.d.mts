@@ -15,3 +15,4 @@ export interface MerkleVectors {
 export const MERKLE_VECTORS_FILE: string;
 export const LEAF_TYPES: string[];
 export function buildMerkleVectors(): MerkleVectors;
+export function renderMerkleVectors(vectors: MerkleVectors): string;

@@ -64,8 +64,8 @@ export function buildMerkleVectors() {
   };
 }
 
-function render(vectors) {
-  // Format as Biome would, so `biome check` passes on the committed fixture.
+/** The fixture's text: JSON formatted as Biome would, so `biome check` passes on it. */
+export function renderMerkleVectors(vectors) {
   const biome = path.join(root, 'node_modules/.bin/biome');
   return execFileSync(biome, ['format', `--stdin-file-path=${MERKLE_VECTORS_FILE}`], {
     cwd: root,
@@ -75,7 +75,7 @@ function render(vectors) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const text = render(buildMerkleVectors());
+  const text = renderMerkleVectors(buildMerkleVectors());
   if (process.argv.includes('--check')) {
     if (readFileSync(MERKLE_VECTORS_FILE, 'utf8') !== text) {
       console.error(

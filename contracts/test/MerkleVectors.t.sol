@@ -27,6 +27,7 @@ contract MerkleVectorsTest is Test {
             string memory tree = string.concat(".trees[", vm.toString(t), "]");
             bytes32 root = json.readBytes32(string.concat(tree, ".root"));
             uint256 count = json.readUint(string.concat(tree, ".leafCount"));
+            // forge-lint: disable-next-line(unsafe-typecast)
             anchor.anchor(root, uint64(count), bytes32(t + 1));
             for (uint256 i = 0; i < count; ++i) {
                 string memory leaf = string.concat(tree, ".leaves[", vm.toString(i), "]");

@@ -48,9 +48,9 @@ contract ProvenanceAnchorTest is Test {
 
     function test_anchor_indexesInOrder() public {
         vm.startPrank(anchorer);
-        for (uint256 i = 1; i <= 3; ++i) {
-            anchor.anchor(bytes32(i), uint64(i), bytes32(i + 100));
-            assertEq(anchor.getAnchor(bytes32(i)).index, i - 1);
+        for (uint64 i = 1; i <= 3; ++i) {
+            anchor.anchor(bytes32(uint256(i)), i, bytes32(uint256(i) + 100));
+            assertEq(anchor.getAnchor(bytes32(uint256(i))).index, i - 1);
         }
         assertEq(anchor.anchorCount(), 3);
     }

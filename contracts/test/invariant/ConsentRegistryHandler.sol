@@ -12,6 +12,7 @@ contract ConsentRegistryHandler is Test {
 
     uint256 public constant PATIENTS = 2;
     uint256 public constant CLASSES = 3;
+    uint256 internal constant CLASS_MASK = 7;
     bytes32[3] public actors = [bytes32(0), keccak256("actor-a"), keccak256("actor-b")];
 
     bytes32[PATIENTS] public patients;
@@ -123,7 +124,7 @@ contract ConsentRegistryHandler is Test {
         uint256 r = uint256(keccak256(abi.encode(seed)));
         t.patient = patients[p];
         t.actor = actors[r % 3];
-        t.classes = 1 + (r >> 8) % ((1 << CLASSES) - 1);
+        t.classes = 1 + (r >> 8) % CLASS_MASK;
         t.actions = uint8(1 + (r >> 16) % 3);
         t.purposes = uint32(1 + (r >> 24) % 3);
         t.validFrom = uint64(block.timestamp - (r >> 32) % 2 days);
