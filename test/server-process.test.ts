@@ -23,11 +23,13 @@ function run(env: Record<string, string>) {
     child.once('exit', (code) => resolve(code)),
   );
   let stderr = '';
+  const stdout: string[] = [];
   child.stderr!.on('data', (chunk) => {
     stderr += chunk;
   });
   const listening = new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      stdout.push(line);
       const entry = JSON.parse(line) as { msg: string; url?: string };
       if (entry.msg === 'fhir-ledger listening') resolve(entry.url!);
     });
@@ -35,7 +37,7 @@ function run(env: Record<string, string>) {
   });
   // Awaited by the tests that expect a start; the others only care about the exit.
   listening.catch(() => {});
-  return { child, exited, listening, stderr: () => stderr };
+  return { child, exited, listening, stderr: () => stderr, stdout };
 }
 
 describe('the server process (npm start)', () => {
