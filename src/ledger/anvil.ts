@@ -96,7 +96,8 @@ async function startOnPort(
   forwardLines(child, onLine);
 
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const killOnExit = () => child.kill('SIGKILL');
+  // SIGTERM, not SIGKILL: anvil outlives us just long enough to write its state file.
+  const killOnExit = () => child.kill('SIGTERM');
   process.once('exit', killOnExit);
   child.unref();
 
