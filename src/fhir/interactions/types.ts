@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
-import type { FhirHooks, InteractionName, RequestContext } from '../hooks.js';
+import type { FhirHooks, InteractionName, RequestContext, StoredVersion } from '../hooks.js';
 import type { Database } from '../storage/database.js';
 import type { ResourceStore } from '../storage/resource-store.js';
 import type { TokenIndexer } from '../storage/token-index.js';
@@ -50,4 +50,12 @@ export interface Route {
   level: 'system' | 'type' | 'instance';
   operation?: { name: string; definition: string };
   handler: Handler;
+}
+
+/** What a write inside a transaction produced, before it becomes HTTP or a Bundle entry. */
+export interface WriteResult {
+  status: 200 | 201;
+  version: Pick<StoredVersion, 'resourceType' | 'id' | 'versionId' | 'lastUpdated'>;
+  /** The stored (or, for a matched conditional create, the presented) resource. */
+  resource: Resource | undefined;
 }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
-import { badRequest } from '../errors.js';
+import { badRequest, preconditionFailed } from '../errors.js';
 import { runBeforeOperation } from '../hooks.js';
+import { findMatches } from '../search/find-matches.js';
+import type { Writer } from '../storage/resource-store.js';
 import {
   assertValid,
   parseETagVersion,
@@ -8,7 +11,7 @@ import {
   resourceBody,
   versionHeaders,
 } from './common.js';
-import type { Handler } from './types.js';
+import type { Handler, Services, WriteResult } from './types.js';
 
 /**
  * PUT [type]/[id]: a new version, or the first one under the client's id
@@ -22,25 +25,76 @@ export const update: Handler = async (req, services) => {
     req.ctx,
   );
   const resource = resourceBody(req, type);
-  if (resource.id === undefined) throw badRequest('The resource must carry its id on update', 'id');
-  if (resource.id !== req.id) {
-    throw badRequest(`Resource id "${resource.id}" does not match the URL id "${req.id}"`, 'id');
-  }
-  assertValid(resource as Resource, services);
+  assertIdMatches(resource, req.id!);
+  assertValid(resource, services);
   const ifMatch = req.header('if-match');
-  const { version, created } = await services.store.transaction(req.ctx, (writer) =>
-    writer.write({
-      resourceType: type,
-      id: req.id!,
-      method: 'PUT',
+  const result = await services.store.transaction(req.ctx, (writer) =>
+    updateVersion(
+      writer,
+      type,
+      req.id!,
       resource,
-      ifMatch: ifMatch === undefined ? undefined : parseETagVersion(ifMatch, 'If-Match'),
-    }),
+      ifMatch === undefined ? undefined : parseETagVersion(ifMatch, 'If-Match'),
+    ),
   );
   return {
-    status: created ? 201 : 200,
-    resource: version.resource,
-    headers: versionHeaders(version, req.baseUrl, true),
+    status: result.status,
+    resource: result.resource,
+    headers: versionHeaders(result.version, req.baseUrl, true),
     honourPrefer: true,
   };
 };
+
+/** An update's body must carry the id of the URL. */
+export function assertIdMatches(resource: Resource, id: string): void {
+  if (resource.id === undefined) throw badRequest('The resource must carry its id on update', 'id');
+  if (resource.id !== id) {
+    throw badRequest(`Resource id "${resource.id}" does not match the URL id "${id}"`, 'id');
+  }
+}
+
+/** Writes the next version of `type/id` (201 when it creates the resource). */
+export async function updateVersion(
+  writer: Writer,
+  type: string,
+  id: string,
+  resource: Resource,
+  ifMatch?: number,
+): Promise<WriteResult> {
+  const { version, created } = await writer.write({
+    resourceType: type,
+    id,
+    method: 'PUT',
+    resource: { ...resource, id },
+    ifMatch,
+  });
+  return { status: created ? 201 : 200, version, resource: version.resource };
+}
+
+/**
+ * The id a conditional update (`PUT [type]?query`) writes to: the single match;
+ * with no match the resource's own id (create-on-update) or a new one; several
+ * matches are a 412, a body id other than the match a 400.
+ */
+export async function conditionalUpdateId(
+  writer: Writer,
+  services: Services,
+  type: string,
+  query: string,
+  resource: Resource,
+): Promise<string> {
+  await writer.tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [
+    `${type}?${query}`,
+  ]);
+  const ids = await findMatches(services, writer.tx, type, query);
+  if (ids.length > 1) throw preconditionFailed(`Conditional update matched more than one ${type}`);
+  const [match] = ids;
+  if (match === undefined) return resource.id ?? randomUUID();
+  if (resource.id !== undefined && resource.id !== match) {
+    throw badRequest(
+      `Resource id "${resource.id}" differs from the ${type} the conditional update matched`,
+      'id',
+    );
+  }
+  return match;
+}
