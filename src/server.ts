@@ -6,11 +6,11 @@ import { loadDefinitions } from './fhir/definitions.js';
 import { createHooks, type FhirHooks } from './fhir/hooks.js';
 import type { Services } from './fhir/interactions/types.js';
 import { routes } from './fhir/route-table.js';
+import { createParamResolver } from './fhir/search/search-parameters.js';
 import { connectDatabase, type Database } from './fhir/storage/database.js';
 import { startEmbeddedPostgres } from './fhir/storage/embedded-postgres.js';
 import { migrate } from './fhir/storage/migrate.js';
 import { createResourceStore } from './fhir/storage/resource-store.js';
-import { createTokenIndexer } from './fhir/storage/token-index.js';
 import type { Logger } from './logger.js';
 
 export interface RunningServer {
@@ -49,14 +49,14 @@ export async function startServer({
     const definitions = loadDefinitions();
     const hooks = createHooks();
     await registerHooks?.(hooks, db);
-    const tokens = createTokenIndexer(definitions);
+    const params = createParamResolver(definitions);
     const services: Services = {
       db,
       definitions,
       hooks,
-      tokens,
+      params,
       routes,
-      store: createResourceStore(db, hooks, tokens, (err) =>
+      store: createResourceStore(db, hooks, params, (err) =>
         logger.error({ err }, 'afterCommit hook failed'),
       ),
       software: { name: 'fhir-ledger', version: pkg.version },

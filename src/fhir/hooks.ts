@@ -16,8 +16,12 @@ export type InteractionName =
   | 'history-type'
   | 'history-system'
   | 'create'
+  | 'search-type'
+  | 'search-system'
   | 'validate'
-  | 'capabilities';
+  | 'capabilities'
+  | 'transaction'
+  | 'batch';
 
 export interface Operation {
   interaction: InteractionName;

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { notSupported } from '../errors.js';
 
 export const FHIR_JSON = 'application/fhir+json';
+export const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 const FORMAT_ALIASES = new Set(['json', ...JSON_TYPES]);
 
@@ -29,7 +30,8 @@ function formatError(req: Request): Error | undefined {
   const hasBody =
     Number(req.headers['content-length'] ?? 0) > 0 ||
     req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !req.is(JSON_TYPES)) {
+  const searchForm = req.method === 'POST' && req.path.endsWith('/_search') && req.is(FORM);
+  if (hasBody && !searchForm && !req.is(JSON_TYPES)) {
     return notSupported(
       415,
       `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${FHIR_JSON}`,

@@ -4,7 +4,7 @@ import type { Logger } from '../../logger.js';
 import { FhirError, issue } from '../errors.js';
 import type { FhirRequest, Services } from '../interactions/types.js';
 import { errorHandler } from './error-handler.js';
-import { negotiate } from './negotiate.js';
+import { FORM, negotiate } from './negotiate.js';
 import { send } from './send.js';
 
 export interface FhirRouterOptions {
@@ -37,6 +37,8 @@ export function fhirRouter({
       strict: false,
     }),
   );
+  // POST [type]/_search carries its parameters form-encoded; kept raw to preserve order and repeats.
+  router.use(express.text({ type: FORM, limit: maxBodyBytes }));
 
   for (const route of services.routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';

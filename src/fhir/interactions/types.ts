@@ -3,7 +3,7 @@ import type { Definitions } from '../definitions.js';
 import type { FhirHooks, InteractionName, RequestContext, StoredVersion } from '../hooks.js';
 import type { Database } from '../storage/database.js';
 import type { ResourceStore } from '../storage/resource-store.js';
-import type { TokenIndexer } from '../storage/token-index.js';
+import type { ParamResolver } from '../search/search-parameters.js';
 
 /** An HTTP request reduced to what FHIR interactions need. */
 export interface FhirRequest {
@@ -34,7 +34,8 @@ export interface Services {
   store: ResourceStore;
   definitions: Definitions;
   hooks: FhirHooks;
-  tokens: TokenIndexer;
+  /** Search parameters per resource type (indexing and search). */
+  params: ParamResolver;
   /** The route table, for the CapabilityStatement. */
   routes: readonly Route[];
   software: { name: string; version: string };

@@ -1,8 +1,9 @@
 import type { Resource } from 'fhir/r4.js';
 import { preconditionFailed } from '../errors.js';
 import type { FhirHooks, RequestContext, StoredVersion } from '../hooks.js';
+import { emptyRows, type IndexRows, indexRows } from '../search/index-rows.js';
+import type { ParamResolver } from '../search/search-parameters.js';
 import type { Database, Tx } from './database.js';
-import type { TokenIndexer } from './token-index.js';
 
 export interface VersionRow {
   resourceType: string;
@@ -67,7 +68,7 @@ export function toVersionRow(row: Row): VersionRow {
 }
 
 /** JSONB sorts keys by length; clients expect resourceType, id and meta first. */
-function withLeadingKeys(content: Resource): Resource {
+export function withLeadingKeys(content: Resource): Resource {
   const { resourceType, id, meta, ...rest } = content;
   return { resourceType, id, meta, ...rest } as Resource;
 }
@@ -75,14 +76,14 @@ function withLeadingKeys(content: Resource): Resource {
 export function createResourceStore(
   db: Database,
   hooks: FhirHooks,
-  tokens: TokenIndexer,
+  params: ParamResolver,
   onAfterCommitError: (err: unknown) => void,
 ): ResourceStore {
   return {
     async transaction(ctx, work) {
       const written: StoredVersion[] = [];
       const result = await db.transaction(async (tx) => {
-        const out = await work(createWriter(tx, tokens, written));
+        const out = await work(createWriter(tx, params, written));
         if (written.length > 0) {
           for (const listener of hooks.beforeCommit) await listener(tx, written, ctx);
         }
@@ -116,12 +117,10 @@ export function createResourceStore(
   };
 }
 
-const NO_TOKENS = { params: [], systems: [], codes: [] };
-
 /**
- * One round trip per version: history row, current row and index rows. The
- * DELETE sees only the index rows of earlier versions (all parts of one statement
- * share a snapshot).
+ * One round trip per version: history row, current row and every index table.
+ * The DELETEs see only rows of earlier versions (all parts of one statement share
+ * a snapshot), so replacing a resource's index rows needs no second statement.
  */
 const WRITE_VERSION = `
   WITH version AS (
@@ -133,13 +132,57 @@ const WRITE_VERSION = `
     ON CONFLICT (resource_type, id) DO UPDATE
       SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
           deleted = EXCLUDED.deleted, content = EXCLUDED.content
-  ), old_tokens AS (
-    DELETE FROM token_index WHERE resource_type = $1 AND id = $2
-  )
-  INSERT INTO token_index (resource_type, id, param, system, code)
-  SELECT $1, $2, p, s, c FROM unnest($8::text[], $9::text[], $10::text[]) AS t(p, s, c)`;
+  ),
+  d1 AS (DELETE FROM token_index WHERE resource_type = $1 AND id = $2),
+  d2 AS (DELETE FROM string_index WHERE resource_type = $1 AND id = $2),
+  d3 AS (DELETE FROM date_index WHERE resource_type = $1 AND id = $2),
+  d4 AS (DELETE FROM number_index WHERE resource_type = $1 AND id = $2),
+  d5 AS (DELETE FROM quantity_index WHERE resource_type = $1 AND id = $2),
+  d6 AS (DELETE FROM reference_index WHERE resource_type = $1 AND id = $2),
+  d7 AS (DELETE FROM uri_index WHERE resource_type = $1 AND id = $2),
+  i1 AS (INSERT INTO token_index (resource_type, id, param, system, code)
+    SELECT $1, $2, * FROM unnest($8::text[], $9::text[], $10::text[])),
+  i2 AS (INSERT INTO string_index (resource_type, id, param, value, norm)
+    SELECT $1, $2, * FROM unnest($11::text[], $12::text[], $13::text[])),
+  i3 AS (INSERT INTO date_index (resource_type, id, param, low, high)
+    SELECT $1, $2, * FROM unnest($14::text[], $15::timestamptz[], $16::timestamptz[])),
+  i4 AS (INSERT INTO number_index (resource_type, id, param, value)
+    SELECT $1, $2, * FROM unnest($17::text[], $18::numeric[])),
+  i5 AS (INSERT INTO quantity_index (resource_type, id, param, system, code, value)
+    SELECT $1, $2, * FROM unnest($19::text[], $20::text[], $21::text[], $22::numeric[])),
+  i6 AS (INSERT INTO reference_index (resource_type, id, param, target_type, target_id, url)
+    SELECT $1, $2, * FROM unnest($23::text[], $24::text[], $25::text[], $26::text[]))
+  INSERT INTO uri_index (resource_type, id, param, value)
+    SELECT $1, $2, * FROM unnest($27::text[], $28::text[])`;
 
-function createWriter(tx: Tx, tokens: TokenIndexer, written: StoredVersion[]): Writer {
+function indexValues(rows: IndexRows): unknown[] {
+  const { token, string, date, number, quantity, reference, uri } = rows;
+  return [
+    token.param,
+    token.system,
+    token.code,
+    string.param,
+    string.value,
+    string.norm,
+    date.param,
+    date.low,
+    date.high,
+    number.param,
+    number.value,
+    quantity.param,
+    quantity.system,
+    quantity.code,
+    quantity.value,
+    reference.param,
+    reference.targetType,
+    reference.targetId,
+    reference.url,
+    uri.param,
+    uri.value,
+  ];
+}
+
+function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): Writer {
   const lockCurrent: Writer['lockCurrent'] = async (resourceType, id) => {
     // Serialises writers of one resource, including creates of a not-yet-existing id.
     await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
@@ -172,7 +215,7 @@ function createWriter(tx: Tx, tokens: TokenIndexer, written: StoredVersion[]): W
         id,
         meta: { ...resource.meta, versionId: String(versionId), lastUpdated },
       };
-      const tokenRows = content ? tokens.rows(resourceType, content) : NO_TOKENS;
+      const rows = content ? indexRows(content, params) : emptyRows();
       await tx.query({
         name: 'write-version',
         text: WRITE_VERSION,
@@ -184,9 +227,7 @@ function createWriter(tx: Tx, tokens: TokenIndexer, written: StoredVersion[]): W
           method,
           content ?? null,
           content === undefined,
-          tokenRows.params,
-          tokenRows.systems,
-          tokenRows.codes,
+          ...indexValues(rows),
         ],
       });
       const stored: StoredVersion = {

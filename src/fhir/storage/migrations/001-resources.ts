@@ -1,4 +1,4 @@
-/** Resources: every version, the current one, and the token index. */
+/** Resources: every version, the current one, and the search index tables. */
 export const sql = `
 -- Every version of every resource, tombstones included; seq gives the global order
 -- that system and type history page through.
@@ -24,16 +24,58 @@ CREATE TABLE resource_current (
   content       jsonb,
   PRIMARY KEY (resource_type, id)
 );
+CREATE INDEX resource_current_updated ON resource_current (resource_type, last_updated);
 
--- Token search index (system|code per search parameter), written in the same
--- transaction as the version; used by conditional interactions.
+-- Search indexes: one row per (resource, parameter, value) of the current version,
+-- written in the same statement as the version. Each has an index for lookups by
+-- value and one by resource (to probe and to replace a resource's rows).
 CREATE TABLE token_index (
-  resource_type text NOT NULL,
-  id            text NOT NULL,
-  param         text NOT NULL,
-  system        text,
-  code          text NOT NULL
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  system text, code text NOT NULL
 );
-CREATE INDEX token_index_lookup ON token_index (resource_type, param, code, system);
-CREATE INDEX token_index_resource ON token_index (resource_type, id);
+CREATE INDEX token_index_value ON token_index (resource_type, param, code, system);
+CREATE INDEX token_index_resource ON token_index (resource_type, id, param);
+
+CREATE TABLE string_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  value text NOT NULL, norm text NOT NULL
+);
+CREATE INDEX string_index_value ON string_index (resource_type, param, norm text_pattern_ops);
+CREATE INDEX string_index_resource ON string_index (resource_type, id, param);
+
+CREATE TABLE date_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  low timestamptz NOT NULL, high timestamptz NOT NULL
+);
+CREATE INDEX date_index_value ON date_index (resource_type, param, low, high);
+CREATE INDEX date_index_resource ON date_index (resource_type, id, param);
+
+CREATE TABLE number_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  value numeric NOT NULL
+);
+CREATE INDEX number_index_value ON number_index (resource_type, param, value);
+CREATE INDEX number_index_resource ON number_index (resource_type, id, param);
+
+CREATE TABLE quantity_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  system text, code text, value numeric NOT NULL
+);
+CREATE INDEX quantity_index_value ON quantity_index (resource_type, param, code, value);
+CREATE INDEX quantity_index_resource ON quantity_index (resource_type, id, param);
+
+CREATE TABLE reference_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  target_type text, target_id text, url text
+);
+CREATE INDEX reference_index_value ON reference_index (resource_type, param, target_id, target_type);
+CREATE INDEX reference_index_resource ON reference_index (resource_type, id, param);
+CREATE INDEX reference_index_target ON reference_index (target_type, target_id);
+
+CREATE TABLE uri_index (
+  resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+  value text NOT NULL
+);
+CREATE INDEX uri_index_value ON uri_index (resource_type, param, value text_pattern_ops);
+CREATE INDEX uri_index_resource ON uri_index (resource_type, id, param);
 `;

@@ -1,0 +1,152 @@
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4.js';
+import { badRequest } from '../errors.js';
+import { type FhirHooks, type RequestContext, runBeforeOperation } from '../hooks.js';
+import { loadIncludes } from '../search/includes.js';
+import { parseSearchQuery, QueryError, type SearchRequest } from '../search/parse-query.js';
+import { type CandidateFilter, runSearch } from '../search/run-search.js';
+import { encodeCursor } from '../search/sql-sort.js';
+import { subset } from '../search/summary.js';
+import { requireType } from './common.js';
+import type { FhirRequest, FhirResponse, Handler, Services } from './types.js';
+
+/** GET [type]?... and POST [type]/_search */
+export const searchType: Handler = async (req, services) => {
+  const type = requireType(req, services);
+  await runBeforeOperation(
+    services.hooks,
+    { interaction: 'search-type', resourceType: type },
+    req.ctx,
+  );
+  return search(req, services, [type], `${req.baseUrl}/${type}`);
+};
+
+/** GET [base]?_type=...&... and POST [base]/_search: across resource types. */
+export const searchSystem: Handler = async (req, services) => {
+  await runBeforeOperation(services.hooks, { interaction: 'search-system' }, req.ctx);
+  const typeParam = queryPairs(req)
+    .filter(([k]) => k === '_type')
+    .flatMap(([, v]) => v.split(','));
+  for (const t of typeParam) {
+    if (!services.definitions.isResourceType(t))
+      throw badRequest(`Unknown resource type "${t}" in _type`, '_type');
+  }
+  const types = typeParam.length > 0 ? typeParam : [...services.definitions.resourceTypes];
+  return search(req, services, types, req.baseUrl);
+};
+
+/** The query as ordered pairs: the URL's, plus a form-encoded POST body for _search. */
+export function queryPairs(req: FhirRequest): Array<[string, string]> {
+  const pairs = [...new URLSearchParams(req.url.split('?')[1] ?? '')];
+  if (typeof req.body === 'string') pairs.push(...new URLSearchParams(req.body));
+  return pairs;
+}
+
+async function search(
+  req: FhirRequest,
+  services: Services,
+  types: string[],
+  selfBase: string,
+): Promise<FhirResponse> {
+  const strict = /handling=strict/i.test(req.header('prefer') ?? '');
+  let request: SearchRequest;
+  try {
+    request = parseSearchQuery(types, queryPairs(req), services.params, strict);
+  } catch (err) {
+    if (err instanceof QueryError) throw badRequest(err.message);
+    throw err;
+  }
+  const filter = candidateFilter(services.hooks);
+  let page: Awaited<ReturnType<typeof runSearch>>;
+  try {
+    page = await runSearch(services.db.pool, request, services.params, filter, req.ctx);
+  } catch (err) {
+    if (err instanceof QueryError) throw badRequest(err.message);
+    throw err;
+  }
+  const mask = (r: Resource) => maskResource(services.hooks, r, req.ctx);
+  const matches = await Promise.all(page.matches.map((m) => mask(m.resource)));
+  const included = await loadIncludes(
+    services.db.pool,
+    page.matches.map((m) => m.resource),
+    request.include,
+    request.revinclude,
+    async (r) => (filter && !(await filter(r, req.ctx)) ? undefined : mask(r)),
+  );
+
+  const entry: BundleEntry[] = [
+    ...matches.map((r) => ({
+      fullUrl: `${req.baseUrl}/${r.resourceType}/${r.id}`,
+      resource: subset(r, request.summary, request.elements),
+      search: { mode: 'match' as const },
+    })),
+    ...included.map((r) => ({
+      fullUrl: `${req.baseUrl}/${r.resourceType}/${r.id}`,
+      resource: subset(r, request.summary, request.elements),
+      search: { mode: 'include' as const },
+    })),
+  ];
+  if (request.ignored.length > 0) {
+    const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: request.ignored };
+    entry.push({ resource: outcome, search: { mode: 'outcome' } });
+  }
+  const link = (cursor?: string) => {
+    const params = new URLSearchParams(request.canonical);
+    if (cursor) params.set('_cursor', cursor);
+    const query = params.toString();
+    return query ? `${selfBase}?${query}` : selfBase;
+  };
+  const first = page.matches[0];
+  const last = page.matches[page.matches.length - 1];
+  const backwards = page.cursor?.before ?? false;
+  const hasNext = backwards ? true : page.more;
+  const hasPrevious = backwards ? page.more : page.cursor !== undefined;
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link: [
+      { relation: 'self', url: link(request.cursor) },
+      ...(hasNext && last
+        ? [
+            {
+              relation: 'next',
+              url: link(
+                encodeCursor({ values: last.sortValues, id: last.resource.id!, before: false }),
+              ),
+            },
+          ]
+        : []),
+      ...(hasPrevious && first
+        ? [
+            {
+              relation: 'previous',
+              url: link(
+                encodeCursor({ values: first.sortValues, id: first.resource.id!, before: true }),
+              ),
+            },
+          ]
+        : []),
+    ],
+    entry: request.summary === 'count' ? undefined : entry,
+  };
+  return { status: 200, resource: bundle };
+}
+
+function candidateFilter(hooks: FhirHooks): CandidateFilter | undefined {
+  if (hooks.filterCandidate.length === 0) return undefined;
+  return async (resource, ctx) => {
+    for (const listener of hooks.filterCandidate)
+      if (!(await listener(resource, ctx))) return false;
+    return true;
+  };
+}
+
+async function maskResource(
+  hooks: FhirHooks,
+  resource: Resource,
+  ctx: RequestContext,
+): Promise<Resource> {
+  let out = resource;
+  for (const listener of hooks.beforeReturn) out = await listener(out, ctx);
+  return out;
+}

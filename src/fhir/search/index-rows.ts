@@ -1,0 +1,243 @@
+import { evalFhirPathTyped, type TypedValue, toTypedValue } from '@medplum/core';
+import type { Resource } from 'fhir/r4.js';
+import { dateRange, normaliseString } from './normalise.js';
+import type { ParamDef, ParamResolver } from './search-parameters.js';
+
+/**
+ * Rows of every search index table for one resource version, column by column so
+ * that one statement can insert them with unnest(). Token rows also carry
+ * `:identifier` rows of references; string rows carry `:text` rows of tokens.
+ */
+export interface IndexRows {
+  token: { param: string[]; system: (string | null)[]; code: string[] };
+  string: { param: string[]; value: string[]; norm: string[] };
+  date: { param: string[]; low: string[]; high: string[] };
+  number: { param: string[]; value: number[] };
+  quantity: {
+    param: string[];
+    system: (string | null)[];
+    code: (string | null)[];
+    value: number[];
+  };
+  reference: {
+    param: string[];
+    targetType: (string | null)[];
+    targetId: (string | null)[];
+    url: (string | null)[];
+  };
+  uri: { param: string[]; value: string[] };
+}
+
+export function emptyRows(): IndexRows {
+  return {
+    token: { param: [], system: [], code: [] },
+    string: { param: [], value: [], norm: [] },
+    date: { param: [], low: [], high: [] },
+    number: { param: [], value: [] },
+    quantity: { param: [], system: [], code: [], value: [] },
+    reference: { param: [], targetType: [], targetId: [], url: [] },
+    uri: { param: [], value: [] },
+  };
+}
+
+export function indexRows(resource: Resource, params: ParamResolver): IndexRows {
+  const rows = emptyRows();
+  const typed = [toTypedValue(resource)];
+  for (const param of params.all(resource.resourceType)) {
+    if (!param.expression || param.type === 'composite' || param.type === 'special') continue;
+    let values: TypedValue[];
+    try {
+      values = evalFhirPathTyped(param.expression, typed);
+    } catch {
+      continue; // a few official expressions use functions the engine lacks; those params stay unindexed
+    }
+    for (const v of values) addValue(rows, param, v);
+  }
+  return rows;
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+
+function addValue(rows: IndexRows, param: ParamDef, { type, value }: TypedValue): void {
+  if (value === undefined || value === null) return;
+  const code = param.code;
+  switch (param.type) {
+    case 'token':
+      addToken(rows, code, type, value);
+      return;
+    case 'string':
+      for (const s of stringParts(value)) addString(rows, code, s);
+      return;
+    case 'date': {
+      const range = dateValueRange(value);
+      if (range) {
+        rows.date.param.push(code);
+        rows.date.low.push(range[0]);
+        rows.date.high.push(range[1]);
+      }
+      return;
+    }
+    case 'number': {
+      const n = typeof value === 'number' ? value : undefined;
+      if (n !== undefined) {
+        rows.number.param.push(code);
+        rows.number.value.push(n);
+      }
+      return;
+    }
+    case 'quantity': {
+      const q = value as { value?: number; system?: string; code?: string; unit?: string };
+      if (typeof q.value !== 'number') return;
+      rows.quantity.param.push(code);
+      rows.quantity.system.push(str(q.system) ?? null);
+      rows.quantity.code.push(str(q.code) ?? str(q.unit) ?? null);
+      rows.quantity.value.push(q.value);
+      if (q.unit && q.code && q.unit !== q.code) {
+        rows.quantity.param.push(code);
+        rows.quantity.system.push(null);
+        rows.quantity.code.push(q.unit);
+        rows.quantity.value.push(q.value);
+      }
+      return;
+    }
+    case 'reference':
+      addReference(rows, code, value);
+      return;
+    case 'uri':
+      if (typeof value === 'string') {
+        rows.uri.param.push(code);
+        rows.uri.value.push(value);
+      }
+      return;
+  }
+}
+
+function addToken(rows: IndexRows, param: string, type: string, value: unknown): void {
+  const push = (system: string | undefined, code: string) => {
+    rows.token.param.push(param);
+    rows.token.system.push(system ?? null);
+    rows.token.code.push(code);
+  };
+  if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') {
+    push(undefined, String(value));
+    return;
+  }
+  const o = value as Record<string, unknown>;
+  if (type === 'CodeableConcept') {
+    for (const c of (o.coding as Array<Record<string, unknown>>) ?? [])
+      addToken(rows, param, 'Coding', c);
+    if (str(o.text)) addString(rows, `${param}:text`, o.text as string);
+    return;
+  }
+  if (type === 'Identifier') {
+    const id = str(o.value);
+    if (id) push(str(o.system), id);
+    const idType = o.type as
+      | { text?: string; coding?: Array<{ system?: string; code?: string }> }
+      | undefined;
+    if (str(idType?.text)) addString(rows, `${param}:text`, idType!.text!);
+    // :of-type matches system|code of the identifier's type plus its value.
+    for (const c of idType?.coding ?? []) {
+      if (!c.code || !id) continue;
+      rows.token.param.push(`${param}:of-type`);
+      rows.token.system.push(`${c.system ?? ''}|${c.code}`);
+      rows.token.code.push(id);
+    }
+    return;
+  }
+  if (type === 'ContactPoint') {
+    if (str(o.value)) push(str(o.system), o.value as string);
+    return;
+  }
+  // Coding and anything else shaped like one
+  const code = str(o.code) ?? (typeof o.value === 'string' ? o.value : undefined);
+  if (code) push(str(o.system), code);
+  if (str(o.display)) addString(rows, `${param}:text`, o.display as string);
+}
+
+function addString(rows: IndexRows, param: string, value: string): void {
+  rows.string.param.push(param);
+  rows.string.value.push(value);
+  rows.string.norm.push(normaliseString(value));
+}
+
+/** The searchable strings of a value: itself, or the string parts of a HumanName/Address/etc. */
+function stringParts(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (!value || typeof value !== 'object') return [];
+  const out: string[] = [];
+  for (const v of Object.values(value as Record<string, unknown>)) {
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (const item of v) if (typeof item === 'string') out.push(item);
+  }
+  return out.filter((s) => s.trim() !== '');
+}
+
+function dateValueRange(value: unknown): [string, string] | undefined {
+  if (typeof value === 'string') {
+    const r = dateRange(value);
+    return r && [new Date(r.low).toISOString(), new Date(r.high).toISOString()];
+  }
+  const o = value as {
+    start?: string;
+    end?: string;
+    event?: string[];
+    repeat?: { boundsPeriod?: { start?: string; end?: string } };
+  };
+  if (o.start !== undefined || o.end !== undefined) {
+    const start = o.start ? dateRange(o.start) : undefined;
+    const end = o.end ? dateRange(o.end) : undefined;
+    if ((o.start && !start) || (o.end && !end)) return undefined;
+    return [
+      start ? new Date(start.low).toISOString() : '-infinity',
+      end ? new Date(end.high).toISOString() : 'infinity',
+    ];
+  }
+  const events = (o.event ?? []).map(dateRange).filter((r) => r !== undefined);
+  if (events.length) {
+    return [
+      new Date(Math.min(...events.map((e) => e.low))).toISOString(),
+      new Date(Math.max(...events.map((e) => e.high))).toISOString(),
+    ];
+  }
+  if (o.repeat?.boundsPeriod) return dateValueRange(o.repeat.boundsPeriod);
+  return undefined;
+}
+
+function addReference(rows: IndexRows, param: string, value: unknown): void {
+  const push = (targetType: string | null, targetId: string | null, url: string | null) => {
+    rows.reference.param.push(param);
+    rows.reference.targetType.push(targetType);
+    rows.reference.targetId.push(targetId);
+    rows.reference.url.push(url);
+  };
+  if (typeof value === 'string') {
+    // canonical or uri targets
+    push(null, null, value);
+    return;
+  }
+  const ref = value as { reference?: string; identifier?: { system?: string; value?: string } };
+  if (ref.identifier?.value) {
+    rows.token.param.push(`${param}:identifier`);
+    rows.token.system.push(ref.identifier.system ?? null);
+    rows.token.code.push(ref.identifier.value);
+  }
+  const reference = ref.reference;
+  if (!reference || reference.startsWith('#')) return;
+  const parsed = parseReference(reference);
+  push(
+    parsed?.type ?? null,
+    parsed?.id ?? null,
+    parsed && !reference.includes('://') ? null : reference,
+  );
+}
+
+const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+const ABSOLUTE = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+
+/** `Patient/1`, `Patient/1/_history/2` or an absolute URL ending in them; undefined otherwise. */
+export function parseReference(reference: string): { type: string; id: string } | undefined {
+  const m =
+    RELATIVE.exec(reference) ?? (/^https?:\/\//.test(reference) ? ABSOLUTE.exec(reference) : null);
+  return m ? { type: m[1]!, id: m[2]! } : undefined;
+}

@@ -1,0 +1,136 @@
+import type { Resource } from 'fhir/r4.js';
+import type pg from 'pg';
+import type { RequestContext } from '../hooks.js';
+import { withLeadingKeys } from '../storage/resource-store.js';
+import type { SearchRequest } from './parse-query.js';
+import type { ParamResolver } from './search-parameters.js';
+import { Sql } from './sql.js';
+import { filterSql } from './sql-filters.js';
+import { type Cursor, decodeCursor, orderAndKeyset, sortExpression } from './sql-sort.js';
+
+export interface Match {
+  resource: Resource;
+  sortValues: Array<string | number | null>;
+}
+
+export interface SearchPage {
+  matches: Match[];
+  /** Whether rows exist after the page (or before it, for a backwards page). */
+  more: boolean;
+  cursor: Cursor | undefined;
+  total: number | undefined;
+}
+
+/** Decides per candidate whether the caller may see it (consent); applied before paging and totals. */
+export type CandidateFilter = (resource: Resource, ctx: RequestContext) => Promise<boolean>;
+
+/** Counting stops here when candidates must be checked one by one; the total is then omitted. */
+const MAX_FILTERED_TOTAL = 10_000;
+
+interface Query {
+  text: string;
+  values: unknown[];
+  sortCount: number;
+}
+
+/** WHERE clause of the search on `resource_current r`. */
+function whereClause(request: SearchRequest, sql: Sql, resolver: ParamResolver): string {
+  const conditions = [`r.resource_type = ANY(${sql.p(request.types)}::text[])`, 'NOT r.deleted'];
+  for (const filter of request.filters) conditions.push(filterSql(filter, 'r', sql, resolver));
+  return conditions.join('\n  AND ');
+}
+
+function pageQuery(
+  request: SearchRequest,
+  resolver: ParamResolver,
+  cursor: Cursor | undefined,
+  limit: number,
+): Query {
+  const sql = new Sql();
+  const where = whereClause(request, sql, resolver);
+  const exprs = request.sort.map((k) => sortExpression(k, 'r', sql));
+  const { orderBy, keyset } = orderAndKeyset(request.sort, exprs, 'r', cursor, sql);
+  const select = exprs.map((e, i) => `, ${e} AS s${i}`).join('');
+  return {
+    text: `SELECT r.content${select}, r.id FROM resource_current r WHERE ${where} AND ${keyset} ORDER BY ${orderBy} LIMIT ${limit}`,
+    values: sql.values,
+    sortCount: exprs.length,
+  };
+}
+
+/**
+ * Runs a search: one page in the requested order, starting after (or before) the
+ * cursor. Candidates the filter rejects are dropped before the page is cut and
+ * are not counted, so a hidden resource leaves no trace in the page or total.
+ */
+export async function runSearch(
+  client: pg.Pool | pg.ClientBase,
+  request: SearchRequest,
+  resolver: ParamResolver,
+  filter: CandidateFilter | undefined,
+  ctx: RequestContext,
+): Promise<SearchPage> {
+  const cursor = request.cursor ? decodeCursor(request.cursor, request.sort.length) : undefined;
+  const wanted = request.summary === 'count' ? 0 : request.count;
+  const matches: Match[] = [];
+  let position = cursor;
+  let exhausted = false;
+  // Fetch in batches until the page (plus one to know if more follow) is filled.
+  while (matches.length <= wanted && !exhausted) {
+    const batch = Math.max(wanted + 1 - matches.length, filter ? 50 : 1);
+    const query = pageQuery(request, resolver, position, batch);
+    const { rows } = await client.query(query.text, query.values);
+    exhausted = rows.length < batch;
+    for (const row of rows) {
+      const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
+      position = { values: sortValues, id: row.id, before: cursor?.before ?? false };
+      const resource = withLeadingKeys(row.content as Resource);
+      if (filter && !(await filter(resource, ctx))) continue;
+      matches.push({ resource, sortValues });
+      if (matches.length > wanted) break;
+    }
+  }
+  const more = matches.length > wanted;
+  const page = matches.slice(0, wanted);
+  if (cursor?.before) page.reverse();
+  return {
+    matches: page,
+    more,
+    cursor,
+    total:
+      request.total === 'none'
+        ? undefined
+        : await countMatches(client, request, resolver, filter, ctx),
+  };
+}
+
+async function countMatches(
+  client: pg.Pool | pg.ClientBase,
+  request: SearchRequest,
+  resolver: ParamResolver,
+  filter: CandidateFilter | undefined,
+  ctx: RequestContext,
+): Promise<number | undefined> {
+  if (!filter) {
+    const sql = new Sql();
+    const where = whereClause(request, sql, resolver);
+    const { rows } = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM resource_current r WHERE ${where}`,
+      sql.values,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+  let counted = 0;
+  let position: Cursor | undefined;
+  const unsorted = { ...request, sort: [], cursor: undefined };
+  for (;;) {
+    const query = pageQuery(unsorted, resolver, position, 500);
+    const { rows } = await client.query(query.text, query.values);
+    for (const row of rows) {
+      if (await filter(row.content as Resource, ctx)) counted++;
+      if (counted > MAX_FILTERED_TOTAL) return undefined;
+    }
+    if (rows.length < 500) return counted;
+    position = { values: [], id: rows[rows.length - 1].id, before: false };
+  }
+}
