@@ -149,10 +149,22 @@ describe('conditional create (If-None-Exist)', () => {
     const res = await api
       .post('/Patient')
       .set('Content-Type', FHIR_JSON)
-      .set('If-None-Exist', 'name=Chalmers')
+      .set('If-None-Exist', 'name=Chalmers&shoe-size=42')
       .send(patient())
       .expect(400);
-    expect(res.body.issue[0].diagnostics).toMatch(/"name"/);
+    expect(res.body.issue[0].diagnostics).toMatch(/shoe-size/);
+  });
+
+  it('matches on any search parameter, e.g. name and birthdate', async () => {
+    const body = patient({ name: [{ family: 'Zyx-Conditional' }], birthDate: '1961-02-03' });
+    const { id } = await create(body);
+    const res = await api
+      .post('/Patient')
+      .set('Content-Type', FHIR_JSON)
+      .set('If-None-Exist', 'name=zyx-conditional&birthdate=1961-02-03')
+      .send(body)
+      .expect(200);
+    expect(res.body.id).toBe(id);
   });
 
   it('creates exactly one resource under concurrent identical requests', async () => {
