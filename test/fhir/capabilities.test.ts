@@ -91,7 +91,15 @@ describe('CapabilityStatement', () => {
       expect(new Set(resource.interaction!.map((i) => i.code))).toEqual(fromRoutes);
       expect(resource.operation!.map((o) => o.name)).toEqual(['validate']);
     }
-    expect(rest().interaction!.map((i) => i.code)).toEqual(['history-system']);
+    const system = rest().interaction!.map((i) => i.code);
+    expect(system).toEqual(expect.arrayContaining(['transaction', 'batch', 'history-system']));
+    expect(system).toEqual([
+      ...new Set(
+        routes
+          .filter((r) => r.level === 'system' && r.interaction !== 'capabilities' && !r.operation)
+          .map((r) => r.interaction),
+      ),
+    ]);
   });
 
   it('every advertised interaction is answered by that interaction for every type', async () => {
@@ -119,6 +127,17 @@ describe('CapabilityStatement', () => {
     expect(failures).toEqual([]);
   });
 
+  it('answers the advertised system interactions transaction and batch', async () => {
+    for (const type of ['transaction', 'batch']) {
+      const res = await api
+        .post('/')
+        .set('Content-Type', JSON_TYPE)
+        .send({ resourceType: 'Bundle', type, entry: [] })
+        .expect(200);
+      expect(res.body.type).toBe(`${type}-response`);
+    }
+  });
+
   it('what is not advertised is refused with an OperationOutcome', async () => {
     const advertised = new Set(rest().resource![0]!.interaction!.map((i) => i.code));
     expect(advertised.has('patch')).toBe(false);
@@ -131,11 +150,12 @@ describe('CapabilityStatement', () => {
     await api.patch('/Patient/1').set('Content-Type', JSON_TYPE).send({}).expect(405);
     const search = await api.get('/Patient?name=x').expect(405);
     expect(search.body.resourceType).toBe('OperationOutcome');
-    await api
+    const collection = await api
       .post('/')
       .set('Content-Type', JSON_TYPE)
-      .send({ resourceType: 'Bundle', type: 'batch' })
-      .expect(404);
+      .send({ resourceType: 'Bundle', type: 'collection' })
+      .expect(400);
+    expect(collection.body.resourceType).toBe('OperationOutcome');
     await api.get('/SubscriptionStatus/1').expect(404);
   });
 });

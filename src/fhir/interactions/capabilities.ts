@@ -1,7 +1,12 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRest,
+  CapabilityStatementRestResource,
+} from 'fhir/r4.js';
 import type { Handler, Route, Services } from './types.js';
 
 type TypeInteraction = NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'];
+type SystemInteraction = NonNullable<CapabilityStatementRest['interaction']>[number]['code'];
 
 /** GET /metadata: generated from the route table, so it lists exactly what is served. */
 export const capabilities: Handler = async (req, services) => ({
@@ -47,7 +52,7 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
           conditionalDelete: 'not-supported',
           operation: typeOperations,
         })),
-        interaction: systemInteractions.map((code) => ({ code: code as 'history-system' })),
+        interaction: systemInteractions.map((code) => ({ code: code as SystemInteraction })),
       },
     ],
   };
