@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Observation, Patient } from 'fhir/r4.js';
+import type { Basic, Bundle, BundleEntry, Encounter, Observation, Patient } from 'fhir/r4.js';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -81,7 +81,7 @@ describe('transaction', () => {
             status: 'finished',
             class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
             subject: { reference: 'urn:uuid:7c3f1c9e-0000-4000-8000-000000000001' },
-          },
+          } as Encounter,
           request: { method: 'POST', url: 'Encounter' },
         },
         {
@@ -93,7 +93,7 @@ describe('transaction', () => {
             subject: { reference: 'urn:uuid:7c3f1c9e-0000-4000-8000-000000000001' },
             encounter: { reference: 'urn:uuid:7c3f1c9e-0000-4000-8000-000000000002' },
             hasMember: [{ reference: 'urn:uuid:not-in-this-bundle' }],
-          },
+          } as Observation,
           request: { method: 'POST', url: 'Observation' },
         },
       ]),
@@ -187,7 +187,7 @@ describe('transaction', () => {
             status: 'final',
             code: { text: 'pulse' },
             subject: { reference: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001' },
-          },
+          } as Observation,
           request: { method: 'POST', url: 'Observation' },
         },
       ]),
@@ -330,7 +330,10 @@ describe('transaction', () => {
 
   it('rejects malformed bundles with a 400 OperationOutcome and stores nothing', async () => {
     const before = await snapshot();
-    const valid = { resource: patient('bad-0'), request: { method: 'POST', url: 'Patient' } };
+    const valid: BundleEntry = {
+      resource: patient('bad-0'),
+      request: { method: 'POST', url: 'Patient' },
+    };
     const cases: Array<[unknown, RegExp]> = [
       [patient('not-a-bundle'), /Expected a Bundle/],
       [{ resourceType: 'Bundle', type: 'collection', entry: [valid] }, /batch or transaction/],
@@ -460,7 +463,7 @@ describe('transaction', () => {
       transaction([
         { resource: patient('deny-1'), request: { method: 'POST', url: 'Patient' } },
         {
-          resource: { resourceType: 'Basic', code: { text: 'x' } },
+          resource: { resourceType: 'Basic', code: { text: 'x' } } as Basic,
           request: { method: 'POST', url: 'Basic' },
         },
       ]),
