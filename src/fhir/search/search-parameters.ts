@@ -47,8 +47,11 @@ export function createParamResolver(definitions: Definitions) {
       }
       if (!sp.expression) continue;
       // A composite's expression is its root (often just the type name); components carry the paths.
+      // Parameters defined on Resource/DomainResource (_tag, _profile, _security, _source) are
+      // written against the base type; narrow them to this type like every other expression.
+      const own = sp.expression.replace(/^(Domain)?Resource\./, `${type}.`);
       const expression =
-        sp.type === 'composite' ? sp.expression : getExpressionForResourceType(type, sp.expression);
+        sp.type === 'composite' ? sp.expression : getExpressionForResourceType(type, own);
       if (!expression) continue;
       params.set(code, {
         code,

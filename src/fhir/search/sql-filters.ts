@@ -20,40 +20,50 @@ type Prefix = (typeof PREFIXES)[number];
 /**
  * SQL condition (on the resource_current row aliased `r`) for one filter.
  * Every condition is an EXISTS over an index table probed by (type, id, param),
- * so PostgreSQL can drive from whichever index is most selective.
+ * so PostgreSQL can drive from whichever index is most selective. `rType` is the
+ * row's type as SQL: a constant when known, which lets the planner start from the
+ * value indexes (0.2 ms instead of 50 ms for a name search over 10k patients).
  */
-export function filterSql(filter: Filter, r: string, sql: Sql, resolver: ParamResolver): string {
+export function filterSql(
+  filter: Filter,
+  r: string,
+  sql: Sql,
+  resolver: ParamResolver,
+  rType = `${r}.resource_type`,
+): string {
   switch (filter.kind) {
     case 'missing': {
       if (filter.param.code === '_id' || filter.param.code === '_lastUpdated')
         return filter.missing ? 'false' : 'true';
       const table = tableOf(filter.param);
       const x = sql.alias('m');
-      const exists = `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${r}.resource_type AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(filter.param.code)})`;
+      const exists = `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${rType} AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(filter.param.code)})`;
       return filter.missing ? `NOT ${exists}` : exists;
     }
     case 'chain': {
       const x = sql.alias('c');
       const parts = filter.targets.map(({ type, inner }) => {
         const t = sql.alias('t');
-        return `(${x}.target_type = ${sql.p(type)} AND EXISTS (SELECT 1 FROM resource_current ${t}
-          WHERE ${t}.resource_type = ${x}.target_type AND ${t}.id = ${x}.target_id AND NOT ${t}.deleted
-            AND ${filterSql(inner, t, sql, resolver)}))`;
+        const tType = sql.p(type);
+        return `(${x}.target_type = ${tType} AND EXISTS (SELECT 1 FROM resource_current ${t}
+          WHERE ${t}.resource_type = ${tType} AND ${t}.id = ${x}.target_id AND NOT ${t}.deleted
+            AND ${filterSql(inner, t, sql, resolver, tType)}))`;
       });
-      return `EXISTS (SELECT 1 FROM reference_index ${x} WHERE ${x}.resource_type = ${r}.resource_type
+      return `EXISTS (SELECT 1 FROM reference_index ${x} WHERE ${x}.resource_type = ${rType}
         AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(filter.param.code)} AND (${parts.join(' OR ')}))`;
     }
     case 'has': {
       const x = sql.alias('h');
       const s = sql.alias('s');
+      const sType = sql.p(filter.sourceType);
       return `EXISTS (SELECT 1 FROM reference_index ${x} JOIN resource_current ${s}
-          ON ${s}.resource_type = ${x}.resource_type AND ${s}.id = ${x}.id AND NOT ${s}.deleted
-        WHERE ${x}.target_type = ${r}.resource_type AND ${x}.target_id = ${r}.id
-          AND ${x}.resource_type = ${sql.p(filter.sourceType)} AND ${x}.param = ${sql.p(filter.param.code)}
-          AND ${filterSql(filter.inner, s, sql, resolver)})`;
+          ON ${s}.resource_type = ${sType} AND ${s}.id = ${x}.id AND NOT ${s}.deleted
+        WHERE ${x}.target_type = ${rType} AND ${x}.target_id = ${r}.id
+          AND ${x}.resource_type = ${sType} AND ${x}.param = ${sql.p(filter.param.code)}
+          AND ${filterSql(filter.inner, s, sql, resolver, sType)})`;
     }
     case 'param':
-      return paramSql(filter, r, sql, resolver);
+      return paramSql(filter, r, sql, resolver, rType);
   }
 }
 
@@ -68,6 +78,7 @@ function paramSql(
   r: string,
   sql: Sql,
   resolver: ParamResolver,
+  rType: string,
 ): string {
   const { param, modifier, values } = filter;
   if (param.code === '_id') {
@@ -80,7 +91,7 @@ function paramSql(
     );
     return `(${conds.join(' OR ')})`;
   }
-  if (param.type === 'composite') return compositeSql(filter, r, sql, resolver);
+  if (param.type === 'composite') return compositeSql(filter, r, sql, resolver, rType);
 
   // :text and :identifier live in other index tables under a derived parameter name.
   let table = tableOf(param);
@@ -96,7 +107,7 @@ function paramSql(
   }
   const x = sql.alias('x');
   const conds = values.map((v) => valueCondition(param, modifier, v, x, sql));
-  const exists = `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${r}.resource_type
+  const exists = `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${rType}
     AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(code)} AND (${conds.join(' OR ')}))`;
   return param.type === 'token' && modifier === 'not' ? `NOT ${exists}` : exists;
 }
@@ -196,7 +207,9 @@ function prefixOf(raw: string): [Prefix, string] {
  * overlap with the search range widened by 10% of its distance from now.
  */
 export function dateCondition(raw: string, low: string, high: string, sql: Sql): string {
-  const [prefix, text] = prefixOf(raw);
+  const [prefix, written] = prefixOf(raw);
+  // An unencoded "+" of a time zone arrives as a space after form decoding.
+  const text = written.replace(/ (\d{2}:\d{2})$/, '+$1');
   const range = dateRange(text);
   if (!range) throw new QueryError(`"${raw}" is not a date`);
   // Placeholders are made only when used: PostgreSQL cannot type an unused one.
@@ -280,6 +293,7 @@ function compositeSql(
   r: string,
   sql: Sql,
   resolver: ParamResolver,
+  rType: string,
 ): string {
   const components = filter.param.components.map((c) => {
     const sp = resolver.byUrl(c.definition);
@@ -304,6 +318,7 @@ function compositeSql(
           r,
           sql,
           resolver,
+          rType,
         ),
       )
       .join(' AND ');
