@@ -34,10 +34,25 @@ interface Query {
 }
 
 /** WHERE clause of the search on `resource_current r`. */
-function whereClause(request: SearchRequest, sql: Sql, resolver: ParamResolver): string {
-  const conditions = [`r.resource_type = ANY(${sql.p(request.types)}::text[])`, 'NOT r.deleted'];
-  for (const filter of request.filters) conditions.push(filterSql(filter, 'r', sql, resolver));
+function whereClause(
+  request: SearchRequest,
+  sql: Sql,
+  resolver: ParamResolver,
+  rType: string,
+): string {
+  const types =
+    request.types.length === 1
+      ? `r.resource_type = ${rType}`
+      : `r.resource_type = ANY(${sql.p(request.types)}::text[])`;
+  const conditions = [types, 'NOT r.deleted'];
+  for (const filter of request.filters)
+    conditions.push(filterSql(filter, 'r', sql, resolver, rType));
   return conditions.join('\n  AND ');
+}
+
+/** The searched type as a constant when there is one, so the planner can use value indexes. */
+function rowType(request: SearchRequest, sql: Sql): string {
+  return request.types.length === 1 ? sql.p(request.types[0]) : 'r.resource_type';
 }
 
 function pageQuery(
@@ -47,8 +62,9 @@ function pageQuery(
   limit: number,
 ): Query {
   const sql = new Sql();
-  const where = whereClause(request, sql, resolver);
-  const exprs = request.sort.map((k) => sortExpression(k, 'r', sql));
+  const rType = rowType(request, sql);
+  const where = whereClause(request, sql, resolver, rType);
+  const exprs = request.sort.map((k) => sortExpression(k, 'r', sql, rType));
   const { orderBy, keyset } = orderAndKeyset(request.sort, exprs, 'r', cursor, sql);
   const select = exprs.map((e, i) => `, ${e} AS s${i}`).join('');
   return {
@@ -113,7 +129,7 @@ async function countMatches(
 ): Promise<number | undefined> {
   if (!filter) {
     const sql = new Sql();
-    const where = whereClause(request, sql, resolver);
+    const where = whereClause(request, sql, resolver, rowType(request, sql));
     const { rows } = await client.query<{ n: string }>(
       `SELECT count(*) AS n FROM resource_current r WHERE ${where}`,
       sql.values,

@@ -3,13 +3,18 @@ import type { SortKey } from './parse-query.js';
 import type { Sql } from './sql.js';
 
 /** The sort expression of a key on the row aliased `r`; multi-valued parameters sort by their lowest (or highest, descending) value. */
-export function sortExpression(key: SortKey, r: string, sql: Sql): string {
+export function sortExpression(
+  key: SortKey,
+  r: string,
+  sql: Sql,
+  rType = `${r}.resource_type`,
+): string {
   if (key.code === '_id') return `${r}.id`;
   if (key.code === '_lastUpdated') return `${r}.last_updated`;
   const param = key.param!;
   const agg = key.descending ? 'max' : 'min';
   const sub = (table: string, column: string) =>
-    `(SELECT ${agg}(${column}) FROM ${table} s WHERE s.resource_type = ${r}.resource_type AND s.id = ${r}.id AND s.param = ${sql.p(param.code)})`;
+    `(SELECT ${agg}(${column}) FROM ${table} s WHERE s.resource_type = ${rType} AND s.id = ${r}.id AND s.param = ${sql.p(param.code)})`;
   switch (param.type) {
     case 'string':
       return sub('string_index', 's.norm');

@@ -1,0 +1,133 @@
+/**
+ * Search benchmark: N Observations across 10,000 Patients on the embedded
+ * PostgreSQL, then p50/p95 latency of typical searches over HTTP, at growing N.
+ * Latencies are also printed as ratios to a plain read by id measured in the same
+ * run, so figures compare across machines.
+ *
+ *   npm run bench:search [-- --sizes 10000,100000,1000000 --requests 200]
+ *
+ * Data is generated in SQL (millions of rows would take too long through the
+ * API); before measuring, the generated index rows of sample resources are
+ * checked against what the server itself indexes for them, so the layout is real.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Resource } from 'fhir/r4.js';
+import pg from 'pg';
+import { loadDefinitions } from '../src/fhir/definitions.js';
+import { indexRows } from '../src/fhir/search/index-rows.js';
+import { createParamResolver } from '../src/fhir/search/search-parameters.js';
+import { startEmbeddedPostgres } from '../src/fhir/storage/embedded-postgres.js';
+import { migrate } from '../src/fhir/storage/migrate.js';
+import { BENCH_CODES, insertObservations, insertPatients, PATIENTS } from './search-data.js';
+
+const { values: args } = parseArgs({
+  options: { sizes: { type: 'string', default: '10000,100000' }, requests: { type: 'string', default: '200' } },
+});
+const sizes = args.sizes!.split(',').map(Number);
+const requests = Number(args.requests);
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-bench-search-'));
+const database = await startEmbeddedPostgres(dataDir);
+const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+let server: ChildProcess | undefined;
+try {
+  await migrate(pool);
+  await insertPatients(pool);
+  await checkIndexLayout(pool, ['Patient', 'pat-17']);
+  const started = await startServer(database.url);
+  server = started.child;
+  const base = started.base;
+
+  console.log(`\nSearch latency over HTTP, ${requests} requests per query, ${PATIENTS} patients, ${os.cpus().length} cores`);
+  console.log('N observations | query | p50 ms | p95 ms | p50 / read-by-id p50');
+  let loaded = 0;
+  for (const size of sizes) {
+    const t0 = performance.now();
+    await insertObservations(pool, loaded, size);
+    loaded = size;
+    await pool.query('ANALYZE');
+    const loadSeconds = (performance.now() - t0) / 1000;
+    await checkIndexLayout(pool, ['Observation', `obs-${size - 1}`]);
+    console.log(`-- loaded ${size} observations (${(size / loadSeconds).toFixed(0)} rows/s in SQL)`);
+    const random = (n: number) => Math.floor(Math.random() * n);
+    const queries: Array<[string, () => string]> = [
+      ['read Patient by id (baseline)', () => `/Patient/pat-${random(PATIENTS)}`],
+      ['Observation?patient=X', () => `/Observation?patient=pat-${random(PATIENTS)}`],
+      ['Observation?patient=X&code=Y&date=ge..', () => `/Observation?patient=pat-${random(PATIENTS)}&code=http://loinc.org|${BENCH_CODES[random(BENCH_CODES.length)]![0]}&date=ge2021-01-01`],
+      ['Patient?name=...', () => `/Patient?name=family${random(PATIENTS)}`],
+      ['Patient?_id=X&_revinclude=Observation:subject', () => `/Patient?_id=pat-${random(PATIENTS)}&_revinclude=Observation:subject`],
+    ];
+    let baseline = 0;
+    for (const [name, url] of queries) {
+      const times: number[] = [];
+      for (let i = 0; i < requests; i++) {
+        const t = performance.now();
+        const res = await fetch(base + url());
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${name}: status ${res.status}`);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      const p50 = times[Math.floor(times.length * 0.5)]!;
+      const p95 = times[Math.floor(times.length * 0.95)]!;
+      if (!baseline) baseline = p50;
+      console.log(`${String(size).padStart(9)} | ${name.padEnd(46)} | ${p50.toFixed(2).padStart(6)} | ${p95.toFixed(2).padStart(6)} | ${(p50 / baseline).toFixed(2)}`);
+    }
+  }
+} finally {
+  server?.kill('SIGTERM');
+  await pool.end();
+  await database.stop();
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** The generated index rows of a resource must equal what the server's indexer produces for it. */
+async function checkIndexLayout(client: pg.Pool, [type, id]: [string, string]): Promise<void> {
+  const params = createParamResolver(loadDefinitions());
+  const { rows } = await client.query<{ content: Resource }>('SELECT content FROM resource_current WHERE resource_type = $1 AND id = $2', [type, id]);
+  const expected = indexRows(rows[0]!.content, params);
+  const tables = { token: ['system', 'code'], string: ['value', 'norm'], date: ['low', 'high'], quantity: ['system', 'code', 'value'], reference: ['target_type', 'target_id', 'url'] } as const;
+  for (const [table, columns] of Object.entries(tables)) {
+    const { rows: actual } = await client.query(
+      `SELECT param, ${columns.join(', ')} FROM ${table}_index WHERE resource_type = $1 AND id = $2`,
+      [type, id],
+    );
+    const want = expected[table as keyof typeof tables] as unknown as Record<string, unknown[]>;
+    const got = actual.map((r) => JSON.stringify([r.param, ...columns.map((c) => normalise(r[c]))])).sort();
+    const keys = ['param', ...columns.map((c) => ({ target_type: 'targetType', target_id: 'targetId' })[c as string] ?? c)];
+    const exp = want.param!.map((_, i) => JSON.stringify(keys.map((k) => normalise(want[k]![i])))).sort();
+    if (JSON.stringify(got) !== JSON.stringify(exp)) {
+      throw new Error(`generated ${table} rows of ${type}/${id} differ from the indexer:\n${got.join('\n')}\nvs\n${exp.join('\n')}`);
+    }
+  }
+}
+
+function normalise(v: unknown): unknown {
+  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return new Date(v).toISOString();
+  if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  return v ?? null;
+}
+
+function startServer(databaseUrl: string): Promise<{ base: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.resolve('dist/main.js')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as { msg: string; url?: string };
+      if (entry.msg === 'fhir-ledger listening') {
+        lines.close();
+        child.stdout!.resume(); // request logs are drained, not parsed
+        resolve({ base: entry.url!, child });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
