@@ -1,4 +1,4 @@
-import { evalFhirPathTyped, type TypedValue, toTypedValue } from '@medplum/core';
+import { evalFhirPathTyped, type TypedValue, toTypedValue, tryGetDataType } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 import { dateRange, normaliseString } from './normalise.js';
 import type { ParamDef, ParamResolver } from './search-parameters.js';
@@ -66,7 +66,7 @@ function addValue(rows: IndexRows, param: ParamDef, { type, value }: TypedValue)
       addToken(rows, code, type, value);
       return;
     case 'string':
-      for (const s of stringParts(value)) addString(rows, code, s);
+      for (const s of stringParts(type, value)) addString(rows, code, s);
       return;
     case 'date': {
       const range = dateValueRange(value);
@@ -161,12 +161,18 @@ function addString(rows: IndexRows, param: string, value: string): void {
   rows.string.norm.push(normaliseString(value));
 }
 
-/** The searchable strings of a value: itself, or the string parts of a HumanName/Address/etc. */
-function stringParts(value: unknown): string[] {
+/**
+ * The searchable strings of a value: itself, or the string-typed parts of a
+ * HumanName/Address/etc. (family, line, city...; not codes such as `use` and `type`).
+ */
+function stringParts(type: string, value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (!value || typeof value !== 'object') return [];
+  const elements = tryGetDataType(type)?.elements ?? {};
   const out: string[] = [];
-  for (const v of Object.values(value as Record<string, unknown>)) {
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    const codes = elements[name]?.type.map((t) => t.code) ?? ['string'];
+    if (name === 'id' || !codes.some((c) => c === 'string' || c === 'markdown')) continue;
     if (typeof v === 'string') out.push(v);
     else if (Array.isArray(v)) for (const item of v) if (typeof item === 'string') out.push(item);
   }

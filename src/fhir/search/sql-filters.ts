@@ -35,9 +35,17 @@ export function filterSql(
     case 'missing': {
       if (filter.param.code === '_id' || filter.param.code === '_lastUpdated')
         return filter.missing ? 'false' : 'true';
-      const table = tableOf(filter.param);
-      const x = sql.alias('m');
-      const exists = `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${rType} AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(filter.param.code)})`;
+      const probe = (table: string, code: string) => {
+        const x = sql.alias('m');
+        return `EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.resource_type = ${rType} AND ${x}.id = ${r}.id AND ${x}.param = ${sql.p(code)})`;
+      };
+      // A CodeableConcept with only text, or a reference with only an identifier, is present
+      // although it has no row in the parameter's own table.
+      const code = filter.param.code;
+      const present = [probe(tableOf(filter.param), code)];
+      if (filter.param.type === 'token') present.push(probe('string_index', `${code}:text`));
+      if (filter.param.type === 'reference') present.push(probe('token_index', `${code}:identifier`));
+      const exists = `(${present.join(' OR ')})`;
       return filter.missing ? `NOT ${exists}` : exists;
     }
     case 'chain': {
