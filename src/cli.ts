@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+
+const USAGE = `Usage: fhir-ledger <command>
+
+Commands:
+  serve                      start the FHIR server (configuration from the environment)
+  import <files or folders>  post transaction Bundle JSON files to a server
+         [--url http://localhost:8080/fhir] [--concurrency 4]
+`;
+
+/** The `fhir-ledger` command: one subcommand per use case. */
+async function cli(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    // Loaded on demand: the server's modules (embedded PostgreSQL's exit hook among
+    // them) have no business in the importer's process.
+    case 'serve': {
+      const { failedToStart, serve } = await import('./serve.js');
+      return serve().catch(failedToStart);
+    }
+    case 'import': {
+      const { runImportCommand } = await import('./import/import-command.js');
+      process.exitCode = await runImportCommand(rest, process.stdout, process.stderr);
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`fhir-ledger: unknown command "${command}"\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+await cli(process.argv.slice(2));
