@@ -87,6 +87,12 @@ export async function runSearch(
   ctx: RequestContext,
 ): Promise<SearchPage> {
   const cursor = request.cursor ? decodeCursor(request.cursor, request.sort.length) : undefined;
+  // Without a per-candidate filter the count is an independent query: run it alongside the page.
+  const early =
+    request.total !== 'none' && !filter
+      ? countMatches(client, request, resolver, undefined, ctx)
+      : undefined;
+  early?.catch(() => {});
   const wanted = request.summary === 'count' ? 0 : request.count;
   const matches: Match[] = [];
   let position = cursor;
@@ -113,8 +119,9 @@ export async function runSearch(
     matches: page,
     more,
     cursor,
-    total:
-      request.total === 'none'
+    total: early
+      ? await early
+      : request.total === 'none'
         ? undefined
         : await countMatches(client, request, resolver, filter, ctx),
   };
