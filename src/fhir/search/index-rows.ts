@@ -43,17 +43,35 @@ export function emptyRows(): IndexRows {
 export function indexRows(resource: Resource, params: ParamResolver): IndexRows {
   const rows = emptyRows();
   const typed = [toTypedValue(resource)];
+  let resolvable: TypedValue[] | undefined;
   for (const param of params.all(resource.resourceType)) {
     if (!param.expression || param.type === 'composite' || param.type === 'special') continue;
     let values: TypedValue[];
     try {
-      values = evalFhirPathTyped(param.expression, typed);
+      // The engine's resolve() reads the type from a relative reference only, so
+      // `subject.where(resolve() is Patient)` sees absolute references as relative ones.
+      const uses = param.expression.includes('resolve()');
+      if (uses) resolvable ??= [toTypedValue(relativeReferences(resource))];
+      values = evalFhirPathTyped(param.expression, uses ? resolvable! : typed);
     } catch {
       continue; // a few official expressions use functions the engine lacks; those params stay unindexed
     }
     for (const v of values) addValue(rows, param, v);
   }
   return rows;
+}
+
+/** A copy with every absolute `reference` ending in Type/id rewritten to Type/id. */
+function relativeReferences<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(relativeReferences) as T;
+  if (!value || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const parsed = k === 'reference' && typeof v === 'string' && v.includes('://');
+    const local = parsed ? parseReference(v) : undefined;
+    out[k] = local ? `${local.type}/${local.id}` : relativeReferences(v);
+  }
+  return out as T;
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
