@@ -42,6 +42,8 @@ async function exercise(type: string, code: string): Promise<request.Response> {
         .post(`/${type}`)
         .set('Content-Type', JSON_TYPE)
         .send({ resourceType: 'Unmatched' });
+    case 'search-type':
+      return api.get(`/${type}?_id=cap-missing`);
     default:
       throw new Error(`no exercise for ${code}`);
   }
@@ -54,6 +56,7 @@ const EXPECTED_STATUS: Record<string, number> = {
   update: 400,
   delete: 204,
   create: 400,
+  'search-type': 200,
 };
 
 describe('CapabilityStatement', () => {
@@ -127,6 +130,29 @@ describe('CapabilityStatement', () => {
     expect(failures).toEqual([]);
   });
 
+  it('lists every search parameter of each type, and they are accepted by search', async () => {
+    const patient = rest().resource!.find((r) => r.type === 'Patient')!;
+    const names = patient.searchParam!.map((p) => p.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        '_id',
+        '_lastUpdated',
+        'name',
+        'birthdate',
+        'identifier',
+        'general-practitioner',
+      ]),
+    );
+    for (const param of patient.searchParam!) {
+      const res = await api
+        .get(`/Patient?${param.name}:missing=true`)
+        .set('Prefer', 'handling=strict');
+      expect([param.name, res.status]).toEqual([param.name, 200]);
+    }
+    expect(patient.searchInclude).toContain('Patient:general-practitioner');
+    expect(patient.searchRevInclude).toContain('Observation:subject');
+  });
+
   it('answers the advertised system interactions transaction and batch', async () => {
     for (const type of ['transaction', 'batch']) {
       const res = await api
@@ -141,15 +167,14 @@ describe('CapabilityStatement', () => {
   it('what is not advertised is refused with an OperationOutcome', async () => {
     const advertised = new Set(rest().resource![0]!.interaction!.map((i) => i.code));
     expect(advertised.has('patch')).toBe(false);
-    expect(advertised.has('search-type')).toBe(false);
     await api
       .patch('/Patient/1')
       .set('Content-Type', 'application/json-patch+json')
       .send('[]')
       .expect(415);
     await api.patch('/Patient/1').set('Content-Type', JSON_TYPE).send({}).expect(405);
-    const search = await api.get('/Patient?name=x').expect(405);
-    expect(search.body.resourceType).toBe('OperationOutcome');
+    const conditionalDelete = await api.delete('/Patient?name=x').expect(405);
+    expect(conditionalDelete.body.resourceType).toBe('OperationOutcome');
     const collection = await api
       .post('/')
       .set('Content-Type', JSON_TYPE)

@@ -11,8 +11,21 @@ type SystemInteraction = NonNullable<CapabilityStatementRest['interaction']>[num
 /** GET /metadata: generated from the route table, so it lists exactly what is served. */
 export const capabilities: Handler = async (req, services) => ({
   status: 200,
-  resource: capabilityStatement(services, req.baseUrl),
+  resource: cachedStatement(services, req.baseUrl),
 });
+
+// The statement only changes with the code; building it walks every type's parameters.
+const cache = new WeakMap<Services, Map<string, CapabilityStatement>>();
+function cachedStatement(services: Services, baseUrl: string): CapabilityStatement {
+  const byBase = cache.get(services) ?? new Map<string, CapabilityStatement>();
+  cache.set(services, byBase);
+  let statement = byBase.get(baseUrl);
+  if (!statement) {
+    statement = capabilityStatement(services, baseUrl);
+    byBase.set(baseUrl, statement);
+  }
+  return statement;
+}
 
 export function capabilityStatement(services: Services, baseUrl: string): CapabilityStatement {
   const { routes } = services;
@@ -27,6 +40,7 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
       .map((r) => r.interaction),
   );
   const typeOperations = operations(routes.filter((r) => r.level !== 'system'));
+  const revIncludes = reverseIncludes(services);
   const has = (code: string) => typeInteractions.includes(code as TypeInteraction);
   return {
     resourceType: 'CapabilityStatement',
@@ -50,6 +64,7 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
           conditionalRead: 'not-match',
           conditionalUpdate: false,
           conditionalDelete: 'not-supported',
+          ...(has('search-type') ? searchCapabilities(services, type, revIncludes) : {}),
           operation: typeOperations,
         })),
         interaction: systemInteractions.map((code) => ({ code: code as SystemInteraction })),
@@ -66,4 +81,34 @@ function operations(routes: readonly Route[]) {
 
 function unique<T>(values: T[]): T[] {
   return [...new Set(values)];
+}
+
+/** Search parameters, _include and _revinclude values of one type, from the R4 definitions. */
+function searchCapabilities(services: Services, type: string, revIncludes: Map<string, string[]>) {
+  const params = services.params.all(type);
+  return {
+    searchParam: params.map((p) => ({
+      name: p.code,
+      type: p.type,
+      ...(p.url ? { definition: p.url } : {}),
+    })),
+    searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
+    searchRevInclude: revIncludes.get(type) ?? [],
+  };
+}
+
+/** For each type, the `Source:param` pairs whose references can point at it. */
+function reverseIncludes(services: Services): Map<string, string[]> {
+  const byTarget = new Map<string, string[]>();
+  for (const source of services.definitions.resourceTypes) {
+    for (const p of services.params.all(source)) {
+      if (p.type !== 'reference') continue;
+      for (const target of p.targets) {
+        const list = byTarget.get(target) ?? [];
+        list.push(`${source}:${p.code}`);
+        byTarget.set(target, list);
+      }
+    }
+  }
+  return byTarget;
 }
