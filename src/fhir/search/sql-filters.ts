@@ -152,14 +152,27 @@ function valueCondition(
       return quantityCondition(raw, x, sql);
     case 'uri': {
       const v = unescapeValue(raw);
-      if (modifier === 'below') return `${x}.value LIKE ${sql.p(`${escapeLike(v)}%`)}`;
-      if (modifier === 'above')
-        return `${sql.p(v)} LIKE replace(replace(${x}.value, '%', '\\%'), '_', '\\_') || '%'`;
+      // By path segment: http://a/fhir is above http://a/fhir/ValueSet/1, not http://a/fhir-x.
+      if (modifier === 'below') {
+        const under = v.endsWith('/') ? v : `${v}/`;
+        return `(${x}.value = ${sql.p(v)} OR ${x}.value LIKE ${sql.p(`${escapeLike(under)}%`)})`;
+      }
+      if (modifier === 'above') return `${x}.value = ANY(${sql.p(uriAncestors(v))}::text[])`;
       return `${x}.value = ${sql.p(v)}`;
     }
     default:
       throw new QueryError(`parameters of type ${param.type} are not searchable`);
   }
+}
+
+/** A URI and each of its parent paths (with and without the trailing slash), down to the host. */
+function uriAncestors(uri: string): string[] {
+  const root = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(uri)?.[0].length ?? 0;
+  const out = [uri];
+  for (let i = uri.lastIndexOf('/'); i >= root && i > 0; i = uri.lastIndexOf('/', i - 1)) {
+    out.push(uri.slice(0, i + 1), uri.slice(0, i));
+  }
+  return out;
 }
 
 export function tokenCondition(raw: string, x: string, sql: Sql): string {
