@@ -1,9 +1,9 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
 import type { FhirHooks, InteractionName, RequestContext, StoredVersion } from '../hooks.js';
+import type { ParamResolver } from '../search/search-parameters.js';
 import type { Database } from '../storage/database.js';
 import type { ResourceStore } from '../storage/resource-store.js';
-import type { ParamResolver } from '../search/search-parameters.js';
 
 /** An HTTP request reduced to what FHIR interactions need. */
 export interface FhirRequest {
