@@ -60,7 +60,18 @@ describe('date prefixes against one day (2020-03-15), on dateTime and Period val
     ['lt2020-03-15', ['year', 'month', 'p-closed', 'p-open-start', 'p-across', 'y2019', 'y2010']],
     [
       'ge2020-03-15',
-      ['year', 'month', 'tz', 'p-closed', 'p-open-end', 'y2021', 'day', 'second', 'milli', 'p-in-day'],
+      [
+        'year',
+        'month',
+        'tz',
+        'p-closed',
+        'p-open-end',
+        'y2021',
+        'day',
+        'second',
+        'milli',
+        'p-in-day',
+      ],
     ],
     [
       'le2020-03-15',
@@ -87,7 +98,17 @@ describe('date prefixes against one day (2020-03-15), on dateTime and Period val
 });
 
 describe('date prefixes against a year (2020)', () => {
-  const in2020 = ['year', 'month', 'day', 'second', 'milli', 'tz', 'p-closed', 'p-in-day', 'p-across'];
+  const in2020 = [
+    'year',
+    'month',
+    'day',
+    'second',
+    'milli',
+    'tz',
+    'p-closed',
+    'p-in-day',
+    'p-across',
+  ];
   it.each<[string, string[]]>([
     ['2020', in2020],
     ['ne2020', ['p-open-end', 'p-open-start', 'y2019', 'y2021', 'y2010']],
@@ -184,9 +205,22 @@ describe('date-only elements and _lastUpdated', () => {
   });
 
   it('a date value is a whole day: found by year, month and day, not by an instant in it', async () => {
-    for (const q of ['1974', '1974-12', '1974-12-25', 'ge1974-12-25', 'le1974-12-25', 'sa1974-12-24'])
+    for (const q of [
+      '1974',
+      '1974-12',
+      '1974-12-25',
+      'ge1974-12-25',
+      'le1974-12-25',
+      'sa1974-12-24',
+    ])
       expect(await s.ids(`/Patient?birthdate=${q}`), q).toEqual(['born']);
-    for (const q of ['1974-12-24', '1974-12-25T10:00:00Z', 'gt1974-12-25', 'lt1974-12-25', 'sa1974-12-25'])
+    for (const q of [
+      '1974-12-24',
+      '1974-12-25T10:00:00Z',
+      'gt1974-12-25',
+      'lt1974-12-25',
+      'sa1974-12-25',
+    ])
       expect(await s.ids(`/Patient?birthdate=${encodeURIComponent(q)}`), q).toEqual([]);
   });
 

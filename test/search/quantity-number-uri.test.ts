@@ -1,4 +1,4 @@
-import type { Observation, Quantity, Resource } from 'fhir/r4.js';
+import type { FhirResource, Observation, Quantity } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SearchApi, sorted, startSearchApi } from './search-helpers.js';
 
@@ -19,14 +19,14 @@ const obs = (id: string, code: string, valueQuantity?: Quantity): Observation =>
   ...(valueQuantity ? { valueQuantity } : {}),
 });
 
-const risk = (id: string, probability: number): Resource =>
+const risk = (id: string, probability: number): FhirResource =>
   ({
     resourceType: 'RiskAssessment',
     id,
     status: 'final',
     subject: { reference: 'Patient/x' },
     prediction: [{ probabilityDecimal: probability }],
-  }) as Resource;
+  }) as FhirResource;
 
 beforeAll(async () => {
   s = await startSearchApi();
@@ -42,14 +42,14 @@ beforeAll(async () => {
     risk('r0.45', 0.45),
     risk('r0.505', 0.505),
   );
-  const vs = (id: string, url: string): Resource =>
-    ({ resourceType: 'ValueSet', id, status: 'active', url }) as Resource;
+  const vs = (id: string, url: string): FhirResource =>
+    ({ resourceType: 'ValueSet', id, status: 'active', url }) as FhirResource;
   await s.put(
     vs('v123', 'http://acme.org/fhir/ValueSet/123'),
     vs('v1234', 'http://acme.org/fhir/ValueSet/1234'),
     vs('vother', 'http://acme.org/fhir-other/ValueSet/9'),
     vs('vroot', 'http://acme.org/fhir'),
-    { resourceType: 'ValueSet', id: 'vnone', status: 'draft' } as Resource,
+    { resourceType: 'ValueSet', id: 'vnone', status: 'draft' } as FhirResource,
   );
 });
 afterAll(() => s?.server.close());
@@ -151,12 +151,14 @@ describe('parameters defined on Resource: _tag, _profile, _security, _source', (
       code: { text: 'x' },
       meta: {
         tag: [{ system: 'urn:tags', code: 'vip' }],
-        security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }],
+        security: [
+          { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' },
+        ],
         profile: ['http://example.org/StructureDefinition/basic-x'],
         source: 'http://example.org/source#1',
       },
-    } as Resource);
-    await s.put({ resourceType: 'Basic', id: 'plain', code: { text: 'y' } } as Resource);
+    } as FhirResource);
+    await s.put({ resourceType: 'Basic', id: 'plain', code: { text: 'y' } } as FhirResource);
   });
 
   it.each<[string, string[]]>([

@@ -1,4 +1,4 @@
-import type { Bundle, Resource } from 'fhir/r4.js';
+import type { Bundle, FhirResource } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchIds, type SearchApi, sorted, startSearchApi } from './search-helpers.js';
 
@@ -9,7 +9,7 @@ import { matchIds, type SearchApi, sorted, startSearchApi } from './search-helpe
 let s: SearchApi;
 
 const LOINC = 'http://loinc.org';
-const obs = (id: string, subject: object | undefined, code: string, value?: number): Resource =>
+const obs = (id: string, subject: object | undefined, code: string, value?: number): FhirResource =>
   ({
     resourceType: 'Observation',
     id,
@@ -19,7 +19,7 @@ const obs = (id: string, subject: object | undefined, code: string, value?: numb
     ...(value !== undefined
       ? { valueQuantity: { value, system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } }
       : {}),
-  }) as Resource;
+  }) as FhirResource;
 
 beforeAll(async () => {
   s = await startSearchApi();
@@ -59,7 +59,7 @@ beforeAll(async () => {
       status: 'finished',
       class: { code: 'AMB' },
       subject: { reference: 'Patient/peter' },
-    } as Resource,
+    } as FhirResource,
   );
   // an absolute reference to this server counts as the local resource
   await s.put(obs('o-absolute', { reference: `${s.server.base}/Patient/anna` }, '8310-5'));
@@ -122,7 +122,10 @@ describe('chains and reverse chains', () => {
     ['Patient?_has:Observation:patient:code=8462-4', ['peter']],
     ['Patient?_has:Observation:subject:value-quantity=gt110', ['peter']],
     ['Patient?_has:Observation:patient:code=9999-9', []],
-    ['Organization?_has:Patient:organization:_has:Observation:patient:value-quantity=gt110', ['acme']],
+    [
+      'Organization?_has:Patient:organization:_has:Observation:patient:value-quantity=gt110',
+      ['acme'],
+    ],
     ['Organization?_has:Patient:organization:name=bell', ['beta']],
     ['Patient?_has:Encounter:patient:status=finished', ['peter']],
   ])('%s', async (query, expected) => {
@@ -152,7 +155,9 @@ describe('_include and _revinclude', () => {
   });
 
   it('a resource both matched and included appears once, as a match', async () => {
-    const b = await s.bundle('/Patient?_include=Patient:organization&_revinclude=Patient:organization');
+    const b = await s.bundle(
+      '/Patient?_include=Patient:organization&_revinclude=Patient:organization',
+    );
     expect(byMode(b, 'match')).toEqual(['Patient/anna', 'Patient/peter']);
     expect(byMode(b, 'include')).toEqual(['Organization/acme', 'Organization/beta']);
   });

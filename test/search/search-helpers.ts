@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, FhirResource } from 'fhir/r4.js';
 import request from 'supertest';
 import { expect } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -9,7 +9,7 @@ export interface SearchApi {
   server: TestServer;
   api: ReturnType<typeof request>;
   /** Stores resources under their own ids (PUT), failing loudly on any rejection. */
-  put(...resources: Resource[]): Promise<void>;
+  put(...resources: FhirResource[]): Promise<void>;
   /** GET a search (path relative to the FHIR base) and return the Bundle, expecting 200. */
   bundle(path: string, headers?: Record<string, string>): Promise<Bundle>;
   /** Sorted ids of the `match` entries of a search. */

@@ -37,7 +37,9 @@ const patients: Patient[] = [
     resourceType: 'Patient',
     id: 'elise',
     name: [{ family: 'Durand', given: ['ÉLISE'] }],
-    identifier: [{ system: 'urn:other', value: '123', type: { coding: [{ system: V2, code: 'DL' }] } }],
+    identifier: [
+      { system: 'urn:other', value: '123', type: { coding: [{ system: V2, code: 'DL' }] } },
+    ],
     gender: 'female',
   },
   { resourceType: 'Patient', id: 'mullerson', name: [{ family: 'Mullerson' }] },
@@ -136,7 +138,9 @@ describe('string', () => {
 
   it(':missing', async () => {
     expect(await q('/Patient?name:missing=true')).toEqual(['noname']);
-    expect(await q('/Patient?name:missing=false')).toEqual(sorted(ALL.filter((i) => i !== 'noname')));
+    expect(await q('/Patient?name:missing=false')).toEqual(
+      sorted(ALL.filter((i) => i !== 'noname')),
+    );
     expect(await q('/Patient?address:missing=false')).toEqual(['smith']);
   });
 });

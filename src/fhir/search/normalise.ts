@@ -36,6 +36,8 @@ export function dateRange(text: string): Range | undefined {
   if (month > 11 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
     return undefined;
   const offset = tzOffsetMinutes(tz);
+  // Date.UTC rolls 2020-02-30 over to March; such a date does not exist.
+  if (new Date(Date.UTC(year, month, day)).getUTCDate() !== day) return undefined;
   const start = Date.UTC(year, month, day, hour, minute, second, millis) - offset * 60_000;
   if (Number.isNaN(start)) return undefined;
   let end: number;

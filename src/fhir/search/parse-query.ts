@@ -1,6 +1,8 @@
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { issue } from '../errors.js';
 import type { ParamDef, ParamResolver } from './search-parameters.js';
+import { Sql } from './sql.js';
+import { filterSql } from './sql-filters.js';
 
 /** One filter of a search; the values of one parameter are ORed, parameters ANDed. */
 export type Filter =
@@ -95,7 +97,13 @@ export function parseSearchQuery(
       if (include)
         applyResultParam(request, key.split(':')[0]!, value, resolver, include[2] !== undefined);
       else if (RESULT_PARAMS.has(key)) applyResultParam(request, key, value, resolver, false);
-      else request.filters.push(parseFilter(types, key, value, resolver));
+      else {
+        const filter = parseFilter(types, key, value, resolver);
+        // Values are checked here (by building the filter's SQL once) so that a malformed
+        // one is reported like an unknown parameter rather than failing the search later.
+        filterSql(filter, 'r', new Sql(), resolver);
+        request.filters.push(filter);
+      }
       if (key !== '_cursor') request.canonical.push([key, value]);
     } catch (err) {
       if (!(err instanceof QueryError)) throw err;

@@ -44,7 +44,8 @@ export function filterSql(
       const code = filter.param.code;
       const present = [probe(tableOf(filter.param), code)];
       if (filter.param.type === 'token') present.push(probe('string_index', `${code}:text`));
-      if (filter.param.type === 'reference') present.push(probe('token_index', `${code}:identifier`));
+      if (filter.param.type === 'reference')
+        present.push(probe('token_index', `${code}:identifier`));
       const exists = `(${present.join(' OR ')})`;
       return filter.missing ? `NOT ${exists}` : exists;
     }
