@@ -1,7 +1,25 @@
-import { evalFhirPathTyped, type TypedValue, toTypedValue, tryGetDataType } from '@medplum/core';
+import {
+  evalFhirPathTyped,
+  type FhirPathAtom,
+  parseFhirPath,
+  type TypedValue,
+  toTypedValue,
+  tryGetDataType,
+} from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 import { dateRange, normaliseString } from './normalise.js';
 import type { ParamDef, ParamResolver } from './search-parameters.js';
+
+// Parsing FHIRPath costs more than evaluating it; every expression is parsed once per process.
+const parsedExpressions = new Map<string, FhirPathAtom>();
+function compiled(expression: string): FhirPathAtom {
+  let atom = parsedExpressions.get(expression);
+  if (!atom) {
+    atom = parseFhirPath(expression);
+    parsedExpressions.set(expression, atom);
+  }
+  return atom;
+}
 
 /**
  * Rows of every search index table for one resource version, column by column so
@@ -52,7 +70,7 @@ export function indexRows(resource: Resource, params: ParamResolver): IndexRows 
       // `subject.where(resolve() is Patient)` sees absolute references as relative ones.
       const uses = param.expression.includes('resolve()');
       if (uses) resolvable ??= [toTypedValue(relativeReferences(resource))];
-      values = evalFhirPathTyped(param.expression, uses ? resolvable! : typed);
+      values = evalFhirPathTyped(compiled(param.expression), uses ? resolvable! : typed);
     } catch {
       continue; // a few official expressions use functions the engine lacks; those params stay unindexed
     }
