@@ -166,6 +166,7 @@ describe('token', () => {
     ['email=hans@example.org', ['mueller']],
     ['telecom=hans@example.org', ['mueller']],
     ['_id=smith,noname', ['noname', 'smith']],
+    ['_id:not=smith,noname', ALL.filter((i) => i !== 'smith' && i !== 'noname')],
   ])('Patient?%s', async (query, expected) => {
     expect(await q(`/Patient?${query}`)).toEqual(sorted(expected));
   });

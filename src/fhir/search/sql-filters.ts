@@ -91,8 +91,9 @@ function paramSql(
 ): string {
   const { param, modifier, values } = filter;
   if (param.code === '_id') {
+    if (modifier && modifier !== 'not') throw new QueryError(`_id does not take :${modifier}`);
     const ids = values.map(unescapeValue);
-    return `${r}.id = ANY(${sql.p(ids)}::text[])`;
+    return `${modifier ? 'NOT ' : ''}${r}.id = ANY(${sql.p(ids)}::text[])`;
   }
   if (param.code === '_lastUpdated') {
     const conds = values.map((v) =>
