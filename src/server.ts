@@ -12,6 +12,7 @@ import { startEmbeddedPostgres } from './fhir/storage/embedded-postgres.js';
 import { migrate } from './fhir/storage/migrate.js';
 import { createResourceStore } from './fhir/storage/resource-store.js';
 import type { Logger } from './logger.js';
+import { registerProvenance } from './provenance/record-provenance.js';
 
 export interface RunningServer {
   /** http://host:port of the listening server. */
@@ -49,6 +50,7 @@ export async function startServer({
     const definitions = loadDefinitions();
     const hooks = createHooks();
     await registerHooks?.(hooks, db);
+    registerProvenance(hooks, definitions);
     const params = createParamResolver(definitions);
     const services: Services = {
       db,

@@ -5,6 +5,8 @@ import type { Tx } from './storage/database.js';
 export interface RequestContext {
   requestId: string;
   principal?: unknown;
+  /** The client's `X-Provenance` header (a Provenance without target), unparsed. */
+  xProvenance?: string;
 }
 
 export type InteractionName =
@@ -21,7 +23,9 @@ export type InteractionName =
   | 'validate'
   | 'capabilities'
   | 'transaction'
-  | 'batch';
+  | 'batch'
+  | 'ledger'
+  | 'verify';
 
 export interface Operation {
   interaction: InteractionName;
@@ -40,6 +44,9 @@ export interface StoredVersion {
   resource: Resource | undefined;
 }
 
+/** Creates one more resource (server-assigned id) in the transaction being committed. */
+export type CreateInTransaction = (resource: Resource) => Promise<StoredVersion>;
+
 /**
  * The typed points where consent and provenance plug into the core without the
  * core importing them. Listeners run in registration order.
@@ -51,8 +58,18 @@ export interface FhirHooks {
   filterCandidate: Array<(resource: Resource, ctx: RequestContext) => Promise<boolean>>;
   /** Per resource about to be returned: return the (possibly masked) resource. */
   beforeReturn: Array<(resource: Resource, ctx: RequestContext) => Promise<Resource>>;
-  /** Inside the storage transaction, after all versions are written, before COMMIT. */
-  beforeCommit: Array<(tx: Tx, versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
+  /**
+   * Inside the storage transaction, after all versions are written, before COMMIT. What a
+   * listener writes with `create` is appended to `versions` and seen by later listeners.
+   */
+  beforeCommit: Array<
+    (
+      tx: Tx,
+      versions: StoredVersion[],
+      ctx: RequestContext,
+      create: CreateInTransaction,
+    ) => Promise<void>
+  >;
   /** After COMMIT succeeded. Failures are logged, never undo the write. */
   afterCommit: Array<(versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
 }

@@ -158,9 +158,10 @@ describe('transaction', () => {
     expect(res.body.entry[0].resource.id).toBe('order-put');
     expect(res.body.entry[2].response.location).not.toContain(oldId);
     await api.get(`/Patient/${oldId}`).expect(410);
-    // History is newest first: the PUT, then the POST, then the deletion.
+    // History is newest first: the PUT, then the POST, then the deletion (type history:
+    // each version also has a Provenance in the system history).
     const newRef = res.body.entry[2].response.location.split('/_history')[0];
-    const history = await api.get('/_history?_count=3').expect(200);
+    const history = await api.get('/Patient/_history?_count=3').expect(200);
     expect(history.body.entry.map((e: BundleEntry) => e.fullUrl)).toEqual([
       `${server.base}/Patient/order-put`,
       `${server.base}/${newRef}`,

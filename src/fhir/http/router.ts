@@ -106,7 +106,7 @@ function toFhirRequest(
     header: (name) => req.get(name),
     baseUrl: publicBaseUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`,
     url: req.url,
-    ctx: { requestId: res.locals.requestId as string },
+    ctx: { requestId: res.locals.requestId as string, xProvenance: req.get('x-provenance') },
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import { preconditionFailed } from '../errors.js';
 import type { FhirHooks, RequestContext, StoredVersion } from '../hooks.js';
@@ -83,9 +84,15 @@ export function createResourceStore(
     async transaction(ctx, work) {
       const written: StoredVersion[] = [];
       const result = await db.transaction(async (tx) => {
-        const out = await work(createWriter(tx, params, written));
+        const writer = createWriter(tx, params, written);
+        const out = await work(writer);
         if (written.length > 0) {
-          for (const listener of hooks.beforeCommit) await listener(tx, written, ctx);
+          const create = async (resource: Resource) => {
+            const id = randomUUID();
+            const request = { resourceType: resource.resourceType, id, resource, freshId: true };
+            return (await writer.write({ ...request, method: 'POST' })).version;
+          };
+          for (const listener of hooks.beforeCommit) await listener(tx, written, ctx, create);
         }
         return out;
       });

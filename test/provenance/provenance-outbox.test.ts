@@ -1,0 +1,147 @@
+import type { Bundle, Patient, Provenance } from 'fhir/r4.js';
+import pg from 'pg';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contentHash, toHex } from '../../src/provenance/content-hash.js';
+import { UNAUTHENTICATED_AGENT } from '../../src/provenance/provenance-resource.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+const JSON_TYPE = 'application/fhir+json';
+let server: TestServer;
+let api: ReturnType<typeof request>;
+let db: pg.Client;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  // Runs after the provenance listener: a failure here must undo everything before it.
+  server.services.hooks.beforeCommit.push(async (_tx, versions) => {
+    const family = (versions[0]?.resource as Patient | undefined)?.name?.[0]?.family;
+    if (family === 'Rollback') throw new Error('a later listener failed');
+  });
+  api = request(server.base);
+  db = new pg.Client({ connectionString: server.databaseUrl });
+  await db.connect();
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.close();
+});
+
+const createPatient = (family: string, headers: Record<string, string> = {}) =>
+  api
+    .post('/Patient')
+    .set('Content-Type', JSON_TYPE)
+    .set(headers)
+    .send({ resourceType: 'Patient', name: [{ family }] } satisfies Patient);
+
+async function provenancesOf(ref: string): Promise<Provenance[]> {
+  const res = await api.get('/Provenance').query({ target: ref }).expect(200);
+  return ((res.body as Bundle).entry ?? []).map((e) => e.resource as Provenance);
+}
+
+async function outbox(type: string, id: string) {
+  const { rows } = await db.query<{ version_id: number; content_hash: Buffer }>(
+    'SELECT version_id, content_hash FROM anchor_outbox WHERE resource_type = $1 AND id = $2 ORDER BY version_id',
+    [type, id],
+  );
+  return rows;
+}
+
+describe('Provenance and outbox rows in the write transaction', () => {
+  it('records a create: Provenance searchable by target, outbox rows for both versions', async () => {
+    const { body } = await createPatient('Chalmers').expect(201);
+    const [provenance, ...more] = await provenancesOf(`Patient/${body.id}`);
+    expect(more).toHaveLength(0);
+    expect(provenance?.target).toEqual([{ reference: `Patient/${body.id}/_history/1` }]);
+    expect(provenance?.recorded).toBe(body.meta.lastUpdated);
+    expect(provenance?.activity?.coding?.[0]?.code).toBe('CREATE');
+    expect(provenance?.agent[0]?.who?.display).toBe(UNAUTHENTICATED_AGENT);
+
+    const vread = await api.get(`/Patient/${body.id}/_history/1`).expect(200);
+    const rows = await outbox('Patient', body.id);
+    expect(rows.map((r) => r.version_id)).toEqual([1]);
+    expect(toHex(rows[0]!.content_hash)).toBe(toHex(contentHash(vread.body)));
+    // The Provenance itself is anchored, but has no Provenance of its own.
+    expect(await outbox('Provenance', provenance!.id!)).toHaveLength(1);
+    expect(await provenancesOf(`Provenance/${provenance!.id}`)).toHaveLength(0);
+  });
+
+  it('completes and stores the X-Provenance header', async () => {
+    const given: Provenance = {
+      resourceType: 'Provenance',
+      recorded: '2000-01-01T00:00:00Z',
+      target: [],
+      agent: [{ who: { display: 'Dr. Adams (dictated)' } }],
+      reason: [{ text: 'discharge summary' }],
+    };
+    const { target: _t, recorded: _r, ...header } = given;
+    const { body } = await createPatient('Header', {
+      'X-Provenance': JSON.stringify(header),
+    }).expect(201);
+    const [provenance] = await provenancesOf(`Patient/${body.id}`);
+    expect(provenance?.target).toEqual([{ reference: `Patient/${body.id}/_history/1` }]);
+    expect(provenance?.recorded).toBe(body.meta.lastUpdated);
+    expect(provenance?.agent.map((a) => a.who?.display)).toEqual([
+      UNAUTHENTICATED_AGENT,
+      'Dr. Adams (dictated)',
+    ]);
+    expect(provenance?.reason).toEqual([{ text: 'discharge summary' }]);
+  });
+
+  it('refuses an X-Provenance header with a target, storing nothing', async () => {
+    const before = await db.query('SELECT count(*)::int AS n FROM resource_version');
+    const header = { resourceType: 'Provenance', target: [{ reference: 'Patient/x' }] };
+    await createPatient('Refused', { 'X-Provenance': JSON.stringify(header) }).expect(400);
+    await createPatient('Refused', { 'X-Provenance': '{not json' }).expect(400);
+    const after = await db.query('SELECT count(*)::int AS n FROM resource_version');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it('records a deletion with activity DELETE and anchors the tombstone', async () => {
+    const { body } = await createPatient('Deleted').expect(201);
+    await api.put(`/Patient/${body.id}`).set('Content-Type', JSON_TYPE).send(body).expect(200);
+    await api.delete(`/Patient/${body.id}`).expect((res) => expect(res.status).toBeLessThan(300));
+    const codes = (await provenancesOf(`Patient/${body.id}`))
+      .map((p) => [p.target[0]?.reference, p.activity?.coding?.[0]?.code])
+      .sort();
+    expect(codes).toEqual([
+      [`Patient/${body.id}/_history/1`, 'CREATE'],
+      [`Patient/${body.id}/_history/2`, 'UPDATE'],
+      [`Patient/${body.id}/_history/3`, 'DELETE'],
+    ]);
+    expect((await outbox('Patient', body.id)).map((r) => r.version_id)).toEqual([1, 2, 3]);
+  });
+
+  it('gives each entry of a transaction Bundle its own Provenance', async () => {
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: ['A', 'B', 'C'].map((family) => ({
+        resource: { resourceType: 'Patient', name: [{ family: `Tx${family}` }] },
+        request: { method: 'POST', url: 'Patient' },
+      })),
+    };
+    const res = await api.post('/').set('Content-Type', JSON_TYPE).send(bundle).expect(200);
+    const refs = (res.body as Bundle).entry!.map((e) => e.response!.location!);
+    for (const location of refs) {
+      const ref = location.replace(/^.*\/fhir\//, '');
+      const id = ref.split('/')[1]!;
+      const provenances = await provenancesOf(`Patient/${id}`);
+      expect(provenances.map((p) => p.target[0]?.reference)).toEqual([ref]);
+      expect(await outbox('Patient', id)).toHaveLength(1);
+    }
+  });
+
+  it('rolls back resource, Provenance and outbox together when a later listener fails', async () => {
+    const count = async () =>
+      (
+        await db.query(
+          `SELECT (SELECT count(*) FROM resource_version)::int AS versions,
+                  (SELECT count(*) FROM anchor_outbox)::int AS outbox`,
+        )
+      ).rows[0];
+    const before = await count();
+    await createPatient('Rollback').expect(500);
+    expect(await count()).toEqual(before);
+  });
+});
