@@ -1,4 +1,4 @@
-import { readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A client allowed to use SMART Backend Services (client_credentials + private_key_jwt). */
@@ -59,7 +59,10 @@ export function parseRegistry(value: unknown, source: string): AuthRegistry {
       throw new RegistryError(`${at}.scope must list the scopes the client may get`);
     if (c.fhirUser !== undefined && (typeof c.fhirUser !== 'string' || !REF.test(c.fhirUser)))
       throw new RegistryError(`${at}.fhirUser must be a reference like Practitioner/123`);
-    if (c.patient !== undefined && (typeof c.patient !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(c.patient)))
+    if (
+      c.patient !== undefined &&
+      (typeof c.patient !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(c.patient))
+    )
       throw new RegistryError(`${at}.patient must be a Patient id`);
     out.clients.push(c as RegisteredClient);
   });
@@ -79,7 +82,8 @@ export function parseRegistry(value: unknown, source: string): AuthRegistry {
 function keySource(entry: { jwks?: unknown; jwksUri?: unknown }, at: string): void {
   const hasInline = entry.jwks !== undefined;
   const hasUri = entry.jwksUri !== undefined;
-  if (hasInline === hasUri) throw new RegistryError(`${at} needs exactly one of "jwks" or "jwksUri"`);
+  if (hasInline === hasUri)
+    throw new RegistryError(`${at} needs exactly one of "jwks" or "jwksUri"`);
   if (hasInline) {
     const keys = (entry.jwks as { keys?: unknown })?.keys;
     if (!Array.isArray(keys) || keys.length === 0)

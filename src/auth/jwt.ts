@@ -136,10 +136,7 @@ export async function signJwt(
   alg: string,
   typ = 'JWT',
 ): Promise<string> {
-  return (await jose.JWS.createSign(
-    { format: 'compact', fields: { alg, kid: key.kid, typ } },
-    key,
-  )
+  return (await jose.JWS.createSign({ format: 'compact', fields: { alg, kid: key.kid, typ } }, key)
     .update(JSON.stringify(claims))
     .final()) as unknown as string;
 }

@@ -83,10 +83,7 @@ export function parseScopes(value: string | undefined, isType: (t: string) => bo
 }
 
 /** The scope in its own notation: v1 where the permission set has a v1 name, else v2. */
-export function formatScope(
-  scope: Omit<Scope, 'text'>,
-  preferV1: boolean,
-): string {
+export function formatScope(scope: Omit<Scope, 'text'>, preferV1: boolean): string {
   const letters = ORDER.filter((p) => scope.permissions.has(p)).join('');
   let perms = letters;
   if (preferV1 && scope.query.length === 0) {

@@ -48,7 +48,8 @@ async function asServerKey(text: string, source: string): Promise<ServerKey> {
   } catch {
     throw new Error(`${source} does not hold a JWK`);
   }
-  if (!('d' in (key.toJSON(true) as object))) throw new Error(`${source} holds a public key; the server needs a private JWK`);
+  if (!('d' in (key.toJSON(true) as object)))
+    throw new Error(`${source} holds a public key; the server needs a private JWK`);
   const alg = key.kty === 'EC' ? 'ES384' : key.kty === 'RSA' ? SERVER_ALG : undefined;
   if (!alg) throw new Error(`${source}: the signing key must be RSA or EC (P-384)`);
   return { key, alg, jwks: { keys: [{ ...key.toJSON(false), alg, use: 'sig' }] } };
