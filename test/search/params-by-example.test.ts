@@ -183,7 +183,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
             (x) =>
               typeof x === 'object' &&
               typeof x.value === 'number' &&
-              x.value >= v.value! - half &&
+              x.value >= (v.value as number) - half &&
               x.value < (v.value as number) + half &&
               (!unit ||
                 (system && v.code
