@@ -1,4 +1,4 @@
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import { fhirRouter } from './fhir/http/router.js';
 import type { Services } from './fhir/interactions/types.js';
 import type { Logger } from './logger.js';
@@ -8,6 +8,10 @@ export interface AppOptions {
   logger: Logger;
   maxBodyBytes: number;
   publicBaseUrl: string | undefined;
+  /** Public SMART endpoints (configuration, token, JWKS), mounted at the FHIR base. */
+  authRouter: express.Router;
+  /** Bearer token -> Principal for every FHIR route but metadata. */
+  authenticate: RequestHandler;
 }
 
 /** The HTTP application: FHIR under /fhir, a health probe at /healthz. */
@@ -18,6 +22,7 @@ export function createApp(options: AppOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.use('/fhir', options.authRouter);
   app.use('/fhir', fhirRouter(options));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found; the FHIR base is /fhir' });

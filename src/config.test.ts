@@ -48,3 +48,37 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('loadConfig: SMART authorization', () => {
+  it('keeps the registry and signing key in the data folder by default', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/d' }).auth).toEqual({
+      registryFile: '/srv/d/auth/registry.json',
+      signingKeyFile: '/srv/d/auth/signing-key.json',
+      tokenLifetimeSeconds: 300,
+      jwksCacheSeconds: 600,
+    });
+  });
+
+  it('reads the auth variables', () => {
+    expect(
+      loadConfig({
+        AUTH_REGISTRY_FILE: '/etc/fhir/registry.json',
+        AUTH_SIGNING_KEY_FILE: '/run/secrets/key.json',
+        AUTH_TOKEN_LIFETIME: '900',
+        AUTH_JWKS_CACHE_SECONDS: '60',
+      }).auth,
+    ).toEqual({
+      registryFile: '/etc/fhir/registry.json',
+      signingKeyFile: '/run/secrets/key.json',
+      tokenLifetimeSeconds: 900,
+      jwksCacheSeconds: 60,
+    });
+  });
+
+  it.each([
+    [{ AUTH_TOKEN_LIFETIME: '5' }, /AUTH_TOKEN_LIFETIME must be an integer from 60/],
+    [{ AUTH_JWKS_CACHE_SECONDS: '-1' }, /AUTH_JWKS_CACHE_SECONDS must be an integer/],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

@@ -13,6 +13,18 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
+  /** SMART authorization (always on): client registry, token signing key, lifetimes. */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** JSON file of registered clients and trusted issuers; re-read when it changes. */
+  registryFile: string;
+  /** Private JWK signing the access tokens; generated there on first start when missing. */
+  signingKeyFile: string;
+  tokenLifetimeSeconds: number;
+  /** How long a fetched jwks_uri (client or issuer keys) is reused. */
+  jwksCacheSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -35,6 +47,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: optionalUrl(env, 'PUBLIC_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
     logLevel: logLevel as Config['logLevel'],
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    auth: loadAuthConfig(env),
+  };
+}
+
+function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {
+  const dataDir = path.resolve(env.DATA_DIR ?? 'data');
+  const file = (name: string, fallback: string) =>
+    path.resolve(env[name] || path.join(dataDir, 'auth', fallback));
+  return {
+    registryFile: file('AUTH_REGISTRY_FILE', 'registry.json'),
+    signingKeyFile: file('AUTH_SIGNING_KEY_FILE', 'signing-key.json'),
+    tokenLifetimeSeconds: integer(env, 'AUTH_TOKEN_LIFETIME', 300, 60, 86_400),
+    jwksCacheSeconds: integer(env, 'AUTH_JWKS_CACHE_SECONDS', 600, 0, 86_400),
   };
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
+import { createAuth } from './auth/create-auth.js';
 import type { Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { createHooks, type FhirHooks } from './fhir/hooks.js';
@@ -49,9 +50,19 @@ export async function startServer({
     if (applied.length) logger.info({ applied }, 'database migrated');
     const definitions = loadDefinitions();
     const hooks = createHooks();
+    const params = createParamResolver(definitions);
+    const auth = await createAuth({
+      settings: config.auth,
+      db,
+      params,
+      isType: (t) => definitions.isResourceType(t),
+      logger,
+      publicBaseUrl: config.publicBaseUrl,
+    });
+    // Scope checks first: a refused call must not reach consent or provenance listeners.
+    auth.registerHooks(hooks);
     await registerHooks?.(hooks, db);
     registerProvenance(hooks, definitions);
-    const params = createParamResolver(definitions);
     const services: Services = {
       db,
       definitions,
@@ -62,12 +73,15 @@ export async function startServer({
         logger.error({ err }, 'afterCommit hook failed'),
       ),
       software: { name: 'fhir-ledger', version: pkg.version },
+      security: auth.security,
     };
     const app = createApp({
       services,
       logger,
       maxBodyBytes: config.maxBodyBytes,
       publicBaseUrl: config.publicBaseUrl,
+      authRouter: auth.router,
+      authenticate: auth.authenticate,
     });
     const server = await listen(app, config.port, config.host);
     const address = server.address() as import('node:net').AddressInfo;

@@ -1,4 +1,5 @@
 import express, { type Request, type RequestHandler } from 'express';
+import type { AuthConfig } from '../config.js';
 import type { FhirHooks } from '../fhir/hooks.js';
 import type { ParamResolver } from '../fhir/search/search-parameters.js';
 import type { Database } from '../fhir/storage/database.js';
@@ -17,15 +18,8 @@ import {
 } from './smart-configuration.js';
 import { requestToken } from './token-endpoint.js';
 
-export interface AuthSettings {
-  /** JSON file with registered clients and trusted issuers (re-read when it changes). */
-  registryFile: string;
-  /** Private JWK that signs access tokens; generated there when missing. */
-  signingKeyFile: string;
-  tokenLifetimeSeconds: number;
-  /** How long a fetched jwks_uri is used before fetching it again. */
-  jwksCacheSeconds: number;
-}
+/** What authorization reads from configuration (`Config.auth`). */
+export type AuthSettings = AuthConfig;
 
 export interface Auth {
   /** Public endpoints, mounted at the FHIR base: SMART configuration, token, JWKS. */

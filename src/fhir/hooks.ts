@@ -1,10 +1,11 @@
 import type { Resource } from 'fhir/r4.js';
+import type { Principal } from '../auth/principal.js';
 import type { Tx } from './storage/database.js';
 
-/** Who is calling and for what; authentication fills `principal` (a later module). */
+/** Who is calling and for what; authentication (src/auth) fills `principal` before any FHIR route but metadata. */
 export interface RequestContext {
   requestId: string;
-  principal?: unknown;
+  principal?: Principal;
   /** The client's `X-Provenance` header (a Provenance without target), unparsed. */
   xProvenance?: string;
 }

@@ -1,3 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { fetchToken, generateClientKey } from '../../src/auth/backend-services-client.js';
+import type { RegisteredClient, TrustedIssuer } from '../../src/auth/client-registry.js';
+import { saveClient } from '../../src/auth/client-registry.js';
+import { loadServerKey } from '../../src/auth/server-key.js';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server.js';
@@ -7,14 +15,61 @@ export interface TestServer extends RunningServer {
   /** The FHIR base URL, e.g. http://127.0.0.1:40123/fhir */
   base: string;
   databaseUrl: string;
+  /** Registry file of this server (clients and issuers). */
+  registryFile: string;
+  /** The server's private signing JWK (to forge tokens in negative tests). */
+  signingKey: object;
+  /** Access token of the harness client (scope `system/*.cruds`), got through the token endpoint. */
+  token: string;
+  /** supertest against the FHIR base with that token: `server.api.get('/Patient')`. */
+  api: ReturnType<typeof request.agent>;
 }
 
-/** The real server on a free port, with its own fresh database. */
+export interface TestServerOptions {
+  /** Extra registered clients and trusted issuers. */
+  clients?: RegisteredClient[];
+  issuers?: TrustedIssuer[];
+}
+
+/** One signing key and one harness client key per test process: RSA generation is slow. */
+let shared: Promise<{ keyFile: string; client: Awaited<ReturnType<typeof generateClientKey>> }>;
+function sharedKeys() {
+  shared ??= (async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fhir-ledger-test-keys-'));
+    const keyFile = path.join(dir, 'signing-key.json');
+    await loadServerKey(keyFile);
+    return { keyFile, client: await generateClientKey() };
+  })();
+  return shared;
+}
+
+export const HARNESS_CLIENT = 'test-harness';
+
+/** The real server on a free port, with its own fresh database; auth is on, as always. */
 export async function startTestServer(
   overrides: Partial<Config> = {},
   registerHooks?: StartOptions['registerHooks'],
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
+  const keys = await sharedKeys();
+  const dir = await mkdtemp(path.join(tmpdir(), 'fhir-ledger-test-auth-'));
+  const registryFile = path.join(dir, 'registry.json');
+  for (const client of [
+    {
+      clientId: HARNESS_CLIENT,
+      jwks: keys.client.jwks,
+      scope: 'system/*.cruds',
+    } as RegisteredClient,
+    ...(options.clients ?? []),
+  ]) {
+    await saveClient(registryFile, client);
+  }
+  if (options.issuers?.length) {
+    const { writeFile, readFile } = await import('node:fs/promises');
+    const registry = JSON.parse(await readFile(registryFile, 'utf8'));
+    await writeFile(registryFile, JSON.stringify({ ...registry, issuers: options.issuers }));
+  }
   const config: Config = {
     port: 0,
     host: '127.0.0.1',
@@ -23,6 +78,13 @@ export async function startTestServer(
     publicBaseUrl: undefined,
     logLevel: 'silent',
     maxBodyBytes: 1024 * 1024,
+    auth: {
+      registryFile,
+      signingKeyFile: keys.keyFile,
+      // Long enough for the slowest test file; expiry is tested with hand-made tokens.
+      tokenLifetimeSeconds: 3600,
+      jwksCacheSeconds: 600,
+    },
     ...overrides,
   };
   const server = await startServer({
@@ -30,13 +92,34 @@ export async function startTestServer(
     logger: createLogger(config.logLevel),
     registerHooks,
   });
-  return {
-    ...server,
-    base: `${server.url}/fhir`,
-    databaseUrl: database.url,
-    async close() {
-      await server.close();
-      await database.drop();
-    },
-  };
+  const base = `${server.url}/fhir`;
+  try {
+    const { accessToken } = await fetchToken({
+      fhirBaseUrl: base,
+      clientId: HARNESS_CLIENT,
+      privateKey: keys.client.privateKey,
+      scope: 'system/*.cruds',
+    });
+    const signingKey = JSON.parse(
+      await (await import('node:fs/promises')).readFile(keys.keyFile, 'utf8'),
+    ) as object;
+    return {
+      ...server,
+      base,
+      databaseUrl: database.url,
+      registryFile,
+      signingKey,
+      token: accessToken,
+      api: request.agent(base).set('Authorization', `Bearer ${accessToken}`),
+      async close() {
+        await server.close();
+        await database.drop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await server.close();
+    await database.drop();
+    throw err;
+  }
 }

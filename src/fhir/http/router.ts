@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import type { Logger } from '../../logger.js';
 import { FhirError, issue } from '../errors.js';
 import type { FhirRequest, Services } from '../interactions/types.js';
@@ -12,6 +17,8 @@ export interface FhirRouterOptions {
   logger: Logger;
   maxBodyBytes: number;
   publicBaseUrl: string | undefined;
+  /** Establishes `res.locals.principal` or refuses the request (401); runs before every route. */
+  authenticate: RequestHandler;
 }
 
 /** Mounts the route table under the FHIR base; everything else under it is a 404/405 OperationOutcome. */
@@ -20,6 +27,7 @@ export function fhirRouter({
   logger,
   maxBodyBytes,
   publicBaseUrl,
+  authenticate,
 }: FhirRouterOptions): express.Router {
   const router = express.Router({ caseSensitive: true });
   router.use((req, res, next) => {
@@ -30,6 +38,7 @@ export function fhirRouter({
     next();
   });
   router.use(negotiate);
+  router.use(authenticate);
   router.use(
     express.json({
       limit: maxBodyBytes,
@@ -106,7 +115,11 @@ function toFhirRequest(
     header: (name) => req.get(name),
     baseUrl: publicBaseUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`,
     url: req.url,
-    ctx: { requestId: res.locals.requestId as string, xProvenance: req.get('x-provenance') },
+    ctx: {
+      requestId: res.locals.requestId as string,
+      principal: res.locals.principal,
+      xProvenance: req.get('x-provenance'),
+    },
   };
 }
 

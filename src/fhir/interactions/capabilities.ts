@@ -54,6 +54,7 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
     rest: [
       {
         mode: 'server',
+        ...(services.security ? { security: services.security(baseUrl) } : {}),
         resource: services.definitions.resourceTypes.map((type) => ({
           type: type as CapabilityStatementRestResource['type'],
           interaction: typeInteractions.map((code) => ({ code })),

@@ -39,6 +39,8 @@ export interface Services {
   /** The route table, for the CapabilityStatement. */
   routes: readonly Route[];
   software: { name: string; version: string };
+  /** The CapabilityStatement's `rest.security` (SMART endpoints), given by the composition root. */
+  security?: (baseUrl: string) => import('fhir/r4.js').CapabilityStatementRestSecurity;
 }
 
 export type Handler = (req: FhirRequest, services: Services) => Promise<FhirResponse>;
