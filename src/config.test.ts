@@ -24,7 +24,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'warn',
       MAX_BODY_BYTES: '2048',
     });
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       port: 9090,
       host: '127.0.0.1',
       dataDir: '/var/lib/fhir-ledger',

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Everything the server reads from its environment, validated once at start-up. */
@@ -15,6 +16,48 @@ export interface Config {
   maxBodyBytes: number;
   /** SMART authorization (always on): client registry, token signing key, lifetimes. */
   auth: AuthConfig;
+  /** Chain, queue and anchoring; unset = Provenance and outbox rows only, nothing anchored. */
+  ledger?: LedgerConfig;
+}
+
+export interface LedgerConfig {
+  chain: EmbeddedChainConfig | ExternalChainConfig;
+  /** BullMQ on this Redis, anchoring in separate `fhir-ledger worker` processes; unset = in process. */
+  redisUrl: string | undefined;
+  /** BullMQ queue name. */
+  queueName: string;
+  anchor: AnchorConfig;
+}
+
+/** An anvil spawned by the server, state and contract addresses in the data folder. */
+export interface EmbeddedChainConfig {
+  kind: 'embedded';
+  /** 0 = any free port. */
+  port: number;
+  /** Seconds per block; undefined = a block per transaction. */
+  blockTime: number | undefined;
+}
+
+export interface ExternalChainConfig {
+  kind: 'external';
+  rpcUrl: string;
+  /** Announced by $ledger for verifiers; the RPC URL the server uses may be private. */
+  publicRpcUrl: string | undefined;
+  consentRegistry: `0x${string}`;
+  provenanceAnchor: `0x${string}`;
+  /** Key of the server's account (anchorer and custodian), read from SIGNER_KEY_FILE. */
+  privateKey: `0x${string}`;
+}
+
+export interface AnchorConfig {
+  /** Most versions per Merkle root (one transaction). */
+  batchSize: number;
+  /** Blocks on top of the anchoring block before versions count as anchored. */
+  confirmations: number;
+  /** How often the relay looks for new outbox rows. */
+  intervalMs: number;
+  /** How long to wait for a receipt before checking whether the transaction was dropped. */
+  receiptTimeoutMs: number;
 }
 
 export interface AuthConfig {
@@ -48,7 +91,64 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     auth: loadAuthConfig(env),
+    ledger: loadLedgerConfig(env),
   };
+}
+
+function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {
+  const rpcUrl = optionalUrl(env, 'CHAIN_RPC_URL', ['http:', 'https:']);
+  const blockTime = env.CHAIN_BLOCK_TIME ? integer(env, 'CHAIN_BLOCK_TIME', 0, 1, 3600) : undefined;
+  const chain: LedgerConfig['chain'] = rpcUrl
+    ? {
+        kind: 'external',
+        rpcUrl,
+        publicRpcUrl: optionalUrl(env, 'CHAIN_PUBLIC_RPC_URL', ['http:', 'https:']),
+        consentRegistry: address(env, 'CONSENT_REGISTRY_ADDRESS'),
+        provenanceAnchor: address(env, 'PROVENANCE_ANCHOR_ADDRESS'),
+        privateKey: privateKeyFile(env),
+      }
+    : { kind: 'embedded', port: integer(env, 'CHAIN_PORT', 8545, 0, 65535), blockTime };
+  const queueName = env.ANCHOR_QUEUE || 'anchor';
+  if (!/^[\w.-]{1,100}$/.test(queueName)) {
+    throw new ConfigError('ANCHOR_QUEUE may hold letters, digits, "_", "." and "-" only');
+  }
+  return {
+    chain,
+    redisUrl: optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    queueName,
+    anchor: {
+      batchSize: integer(env, 'ANCHOR_BATCH_SIZE', 10_000, 1, 1_000_000),
+      confirmations: integer(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
+      intervalMs: integer(env, 'ANCHOR_INTERVAL_MS', 500, 10, 3_600_000),
+      receiptTimeoutMs: integer(env, 'ANCHOR_RECEIPT_TIMEOUT_MS', 120_000, 100, 86_400_000),
+    },
+  };
+}
+
+function address(env: NodeJS.ProcessEnv, name: string): `0x${string}` {
+  const raw = env[name];
+  if (!raw) throw new ConfigError(`${name} is required with CHAIN_RPC_URL`);
+  if (!/^0x[0-9a-fA-F]{40}$/.test(raw)) {
+    throw new ConfigError(`${name} must be a 0x-prefixed 20-byte hex address`);
+  }
+  return raw as `0x${string}`;
+}
+
+function privateKeyFile(env: NodeJS.ProcessEnv): `0x${string}` {
+  const file = env.SIGNER_KEY_FILE;
+  if (!file) throw new ConfigError('SIGNER_KEY_FILE is required with CHAIN_RPC_URL');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new ConfigError(`SIGNER_KEY_FILE cannot be read: ${file}`);
+  }
+  const key = text.startsWith('0x') ? text : `0x${text}`;
+  // Never echo the file's content: it is a secret.
+  if (!/^0x[0-9a-fA-F]{64}$/.test(key)) {
+    throw new ConfigError('SIGNER_KEY_FILE must hold a 32-byte hex private key');
+  }
+  return key as `0x${string}`;
 }
 
 function loadAuthConfig(env: NodeJS.ProcessEnv): AuthConfig {

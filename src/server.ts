@@ -12,6 +12,7 @@ import { connectDatabase, type Database } from './fhir/storage/database.js';
 import { startEmbeddedPostgres } from './fhir/storage/embedded-postgres.js';
 import { migrate } from './fhir/storage/migrate.js';
 import { createResourceStore } from './fhir/storage/resource-store.js';
+import { type RunningLedger, startLedger } from './ledger/start-ledger.js';
 import type { Logger } from './logger.js';
 import { registerProvenance } from './provenance/record-provenance.js';
 
@@ -19,6 +20,8 @@ export interface RunningServer {
   /** http://host:port of the listening server. */
   url: string;
   services: Services;
+  /** The chain, contracts and relay, when configured. */
+  ledger?: RunningLedger;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,7 @@ export async function startServer({
 }: StartOptions): Promise<RunningServer> {
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
   const db = connectDatabase(config.databaseUrl ?? embedded!.url);
+  let ledger: RunningLedger | undefined;
   try {
     const applied = await migrate(db.pool);
     if (applied.length) logger.info({ applied }, 'database migrated');
@@ -83,22 +87,34 @@ export async function startServer({
       authRouter: auth.router,
       authenticate: auth.authenticate,
     });
+    if (config.ledger) {
+      ledger = await startLedger({
+        config: config.ledger,
+        dataDir: config.dataDir,
+        pool: db.pool,
+        logger,
+      });
+      services.ledger = ledger.operations;
+    }
     const server = await listen(app, config.port, config.host);
     const address = server.address() as import('node:net').AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     return {
       url: `http://${host}:${address.port}`,
       services,
+      ledger,
       async close() {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await ledger?.stop();
         await db.close();
         await embedded?.stop();
       },
     };
   } catch (err) {
+    await ledger?.stop().catch(() => {});
     await db.close().catch(() => {});
     await embedded?.stop().catch(() => {});
     throw err;

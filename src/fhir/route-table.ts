@@ -3,6 +3,7 @@ import { capabilities } from './interactions/capabilities.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
 import { historyInstance, historySystem, historyType } from './interactions/history.js';
+import { ledgerInfo, verifyVersion } from './interactions/ledger.js';
 import { read } from './interactions/read.js';
 import { searchSystem, searchType } from './interactions/search.js';
 import type { Route } from './interactions/types.js';
@@ -10,6 +11,8 @@ import { update } from './interactions/update.js';
 import { validate } from './interactions/validate.js';
 import { vread } from './interactions/vread.js';
 
+const LEDGER = { name: 'ledger', definition: 'https://fhir-ledger.dev/OperationDefinition/ledger' };
+const VERIFY = { name: 'verify', definition: 'https://fhir-ledger.dev/OperationDefinition/verify' };
 const VALIDATE = {
   name: 'validate',
   definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
@@ -22,6 +25,7 @@ export const routes: readonly Route[] = [
   // One handler reads Bundle.type; both lines make the CapabilityStatement list both.
   { method: 'POST', path: '/', interaction: 'transaction', level: 'system', handler: processBundle },
   { method: 'POST', path: '/', interaction: 'batch', level: 'system', handler: processBundle },
+  { method: 'GET', path: '/$ledger', interaction: 'ledger', level: 'system', operation: LEDGER, handler: ledgerInfo },
   { method: 'GET', path: '/_history', interaction: 'history-system', level: 'system', handler: historySystem },
   { method: 'GET', path: '/', interaction: 'search-system', level: 'system', handler: searchSystem },
   { method: 'POST', path: '/_search', interaction: 'search-system', level: 'system', handler: searchSystem },
@@ -35,5 +39,6 @@ export const routes: readonly Route[] = [
   { method: 'DELETE', path: '/:type/:id', interaction: 'delete', level: 'instance', handler: remove },
   { method: 'POST', path: '/:type/:id/$validate', interaction: 'validate', level: 'instance', operation: VALIDATE, handler: validate },
   { method: 'GET', path: '/:type/:id/_history', interaction: 'history-instance', level: 'instance', handler: historyInstance },
+  { method: 'GET', path: '/:type/:id/_history/:vid/$verify', interaction: 'verify', level: 'instance', operation: VERIFY, handler: verifyVersion },
   { method: 'GET', path: '/:type/:id/_history/:vid', interaction: 'vread', level: 'instance', handler: vread },
 ];

@@ -20,3 +20,13 @@ export class AnvilStartError extends LedgerError {
 export class DeployError extends LedgerError {
   override name = 'DeployError';
 }
+
+/** Anchoring failed for a reason that may pass (node unreachable, dropped or reverted transaction). */
+export class AnchorRetryableError extends LedgerError {
+  override name = 'AnchorRetryableError';
+}
+
+/** Anchoring can never succeed without an operator's action (no anchorer role, batch id taken). */
+export class AnchorUnrecoverableError extends LedgerError {
+  override name = 'AnchorUnrecoverableError';
+}

@@ -1,14 +1,12 @@
 import type { Bundle, Patient, Provenance } from 'fhir/r4.js';
 import pg from 'pg';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHash, toHex } from '../../src/provenance/content-hash.js';
-import { UNAUTHENTICATED_AGENT } from '../../src/provenance/provenance-resource.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { HARNESS_CLIENT, startTestServer, type TestServer } from '../support/test-server.js';
 
 const JSON_TYPE = 'application/fhir+json';
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 let db: pg.Client;
 
 beforeAll(async () => {
@@ -18,7 +16,7 @@ beforeAll(async () => {
     const family = (versions[0]?.resource as Patient | undefined)?.name?.[0]?.family;
     if (family === 'Rollback') throw new Error('a later listener failed');
   });
-  api = request(server.base);
+  api = server.api;
   db = new pg.Client({ connectionString: server.databaseUrl });
   await db.connect();
 });
@@ -55,7 +53,9 @@ describe('Provenance and outbox rows in the write transaction', () => {
     expect(provenance?.target).toEqual([{ reference: `Patient/${body.id}/_history/1` }]);
     expect(provenance?.recorded).toBe(body.meta.lastUpdated);
     expect(provenance?.activity?.coding?.[0]?.code).toBe('CREATE');
-    expect(provenance?.agent[0]?.who?.display).toBe(UNAUTHENTICATED_AGENT);
+    // The agent is the caller of the access token (the harness's backend-services client).
+    expect(provenance?.agent[0]?.who?.display).toBe(`client ${HARNESS_CLIENT}`);
+    expect(provenance?.agent[0]?.who?.identifier?.value).toBe(HARNESS_CLIENT);
 
     const vread = await api.get(`/Patient/${body.id}/_history/1`).expect(200);
     const rows = await outbox('Patient', body.id);
@@ -82,7 +82,7 @@ describe('Provenance and outbox rows in the write transaction', () => {
     expect(provenance?.target).toEqual([{ reference: `Patient/${body.id}/_history/1` }]);
     expect(provenance?.recorded).toBe(body.meta.lastUpdated);
     expect(provenance?.agent.map((a) => a.who?.display)).toEqual([
-      UNAUTHENTICATED_AGENT,
+      `client ${HARNESS_CLIENT}`,
       'Dr. Adams (dictated)',
     ]);
     expect(provenance?.reason).toEqual([{ text: 'discharge summary' }]);

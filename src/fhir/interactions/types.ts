@@ -1,9 +1,9 @@
-import type { Resource } from 'fhir/r4.js';
+import type { Parameters, Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
 import type { FhirHooks, InteractionName, RequestContext, StoredVersion } from '../hooks.js';
 import type { ParamResolver } from '../search/search-parameters.js';
 import type { Database } from '../storage/database.js';
-import type { ResourceStore } from '../storage/resource-store.js';
+import type { ResourceStore, VersionRow } from '../storage/resource-store.js';
 
 /** An HTTP request reduced to what FHIR interactions need. */
 export interface FhirRequest {
@@ -41,6 +41,16 @@ export interface Services {
   software: { name: string; version: string };
   /** The CapabilityStatement's `rest.security` (SMART endpoints), given by the composition root. */
   security?: (baseUrl: string) => import('fhir/r4.js').CapabilityStatementRestSecurity;
+  /** Anchoring on a chain, plugged in by the composition root; unset = $ledger/$verify are 501. */
+  ledger?: LedgerOperations;
+}
+
+/** What the core asks of the ledger, so that it needs no import of it. */
+export interface LedgerOperations {
+  /** The $ledger Parameters: chain id, contract addresses, public RPC URL. */
+  describe(): Promise<Parameters>;
+  /** The $verify Parameters of one stored version (tombstones included). */
+  verify(version: VersionRow): Promise<Parameters>;
 }
 
 export type Handler = (req: FhirRequest, services: Services) => Promise<FhirResponse>;

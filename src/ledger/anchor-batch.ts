@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import {
+  type Address,
+  BaseError,
+  ContractFunctionRevertedError,
+  type Hash,
+  TransactionNotFoundError,
+  type TransactionReceipt,
+  TransactionReceiptNotFoundError,
+} from 'viem';
+import {
+  getBlockNumber,
+  getContractEvents,
+  getTransaction,
+  getTransactionReceipt,
+  readContract,
+  simulateContract,
+  waitForTransactionReceipt,
+  writeContract,
+} from 'viem/actions';
+import { fromHex, toHex } from '../provenance/content-hash.js';
+import { provenanceAnchorAbi } from './abi/provenance-anchor.js';
+import { loadBatch, loadLeaves, recordAnchored, recordSent } from './anchor-store.js';
+import { AnchorRetryableError, AnchorUnrecoverableError } from './errors.js';
+import type { LedgerClient } from './ledger-client.js';
+import { buildMerkleTree, type MerkleTree } from './merkle.js';
+
+export interface AnchorBatchDependencies {
+  pool: pg.Pool;
+  client: LedgerClient;
+  provenanceAnchor: Address;
+  confirmations: number;
+  receiptTimeoutMs: number;
+}
+
+export type AnchorBatchReturnType = 'anchored' | 'already-anchored' | 'unknown-batch';
+
+/**
+ * Anchors one batch, safe to run any number of times and after a crash at any point: the
+ * batch is re-read, a root already on chain is only recorded, a transaction sent earlier is
+ * looked up (and re-sent when it was dropped or reverted) before a new one goes out.
+ *
+ * @example
+ * await anchorBatch(deps, '42');
+ */
+export async function anchorBatch(
+  deps: AnchorBatchDependencies,
+  batchId: string,
+): Promise<AnchorBatchReturnType> {
+  const batch = await loadBatch(deps.pool, batchId);
+  if (!batch) return 'unknown-batch';
+  if (batch.anchoredAt) return 'already-anchored';
+  const tree = buildMerkleTree(await loadLeaves(deps.pool, batchId));
+  const root = toHex(tree.root);
+  try {
+    if (batch.txHash) {
+      const earlier = await receiptOf(deps, toHex(batch.txHash) as Hash, batch.sentAt);
+      if (earlier?.status === 'success') return finish(deps, batchId, tree, earlier);
+    }
+    const onChain = await anchoredTransaction(deps, root);
+    if (onChain) return finish(deps, batchId, tree, onChain);
+
+    const hash = await send(deps, root, tree.leafCount, toHex(batch.batchKey));
+    await recordSent(deps.pool, batchId, fromHex(hash));
+    const receipt = await waitForTransactionReceipt(deps.client, {
+      hash,
+      confirmations: deps.confirmations,
+      timeout: deps.receiptTimeoutMs,
+    });
+    if (receipt.status !== 'success') {
+      throw new AnchorRetryableError('anchor transaction reverted; it will be re-sent', {
+        details: `transaction ${hash}`,
+      });
+    }
+    return finish(deps, batchId, tree, receipt);
+  } catch (error) {
+    throw classify(error);
+  }
+}
+
+async function finish(
+  deps: AnchorBatchDependencies,
+  batchId: string,
+  tree: MerkleTree,
+  receipt: Pick<TransactionReceipt, 'transactionHash' | 'blockNumber'>,
+): Promise<AnchorBatchReturnType> {
+  const head = await getBlockNumber(deps.client, { cacheTime: 0 });
+  if (head - receipt.blockNumber + 1n < BigInt(deps.confirmations)) {
+    throw new AnchorRetryableError('anchor transaction mined; waiting for confirmations');
+  }
+  await recordAnchored(deps.pool, batchId, {
+    root: tree.root,
+    nodes: tree.nodes,
+    txHash: fromHex(receipt.transactionHash),
+    blockNumber: receipt.blockNumber,
+  });
+  return 'anchored';
+}
+
+/** The receipt of a transaction sent earlier; undefined when it was dropped or is still pending. */
+async function receiptOf(
+  deps: AnchorBatchDependencies,
+  hash: Hash,
+  sentAt: string | null,
+): Promise<TransactionReceipt | undefined> {
+  try {
+    return await getTransactionReceipt(deps.client, { hash });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  const pending = await getTransaction(deps.client, { hash }).catch((error) => {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  });
+  const age = sentAt ? Date.now() - new Date(sentAt).getTime() : Number.POSITIVE_INFINITY;
+  if (pending && age < deps.receiptTimeoutMs) {
+    // Still in the mempool and not yet overdue: wait for it rather than racing a second one.
+    return waitForTransactionReceipt(deps.client, {
+      hash,
+      confirmations: deps.confirmations,
+      timeout: deps.receiptTimeoutMs - age,
+    });
+  }
+  return undefined;
+}
+
+/** The anchoring transaction of a root already on chain (from its RootAnchored event). */
+async function anchoredTransaction(
+  deps: AnchorBatchDependencies,
+  root: Hash,
+): Promise<{ transactionHash: Hash; blockNumber: bigint } | undefined> {
+  const anchor = await readContract(deps.client, {
+    address: deps.provenanceAnchor,
+    abi: provenanceAnchorAbi,
+    functionName: 'getAnchor',
+    args: [root],
+  });
+  if (anchor.anchoredAt === 0n) return undefined;
+  const [event] = await getContractEvents(deps.client, {
+    address: deps.provenanceAnchor,
+    abi: provenanceAnchorAbi,
+    eventName: 'RootAnchored',
+    args: { root },
+    fromBlock: anchor.blockNumber,
+    toBlock: anchor.blockNumber,
+  });
+  if (!event?.transactionHash) {
+    throw new AnchorRetryableError('root is anchored but its event is not visible yet');
+  }
+  return { transactionHash: event.transactionHash, blockNumber: anchor.blockNumber };
+}
+
+/**
+ * Simulates, then sends. Senders sharing the key are serialised by a PostgreSQL advisory lock
+ * (held only while sending), so two workers never pick the same nonce.
+ */
+async function send(
+  deps: AnchorBatchDependencies,
+  root: Hash,
+  leafCount: number,
+  batchKey: Hash,
+): Promise<Hash> {
+  const lock = await deps.pool.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [
+      `anchor-signer:${deps.client.account.address}`,
+    ]);
+    const { request } = await simulateContract(deps.client, {
+      address: deps.provenanceAnchor,
+      abi: provenanceAnchorAbi,
+      functionName: 'anchor',
+      args: [root, BigInt(leafCount), batchKey],
+      account: deps.client.account,
+    });
+    return await writeContract(deps.client, request);
+  } finally {
+    await lock
+      .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [
+        `anchor-signer:${deps.client.account.address}`,
+      ])
+      .catch(() => {});
+    lock.release();
+  }
+}
+
+const UNRECOVERABLE_REVERTS = new Set([
+  'AccessControlUnauthorizedAccount',
+  'ProvenanceAnchorBatchAlreadyAnchored',
+  'ProvenanceAnchorZeroRoot',
+  'ProvenanceAnchorZeroBatchId',
+  'ProvenanceAnchorEmptyBatch',
+]);
+
+function classify(error: unknown): Error {
+  if (error instanceof AnchorRetryableError || error instanceof AnchorUnrecoverableError) {
+    return error;
+  }
+  if (error instanceof BaseError) {
+    const revert = error.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (revert instanceof ContractFunctionRevertedError) {
+      const name = revert.data?.errorName ?? '';
+      // RootAlreadyAnchored is a race with another worker: the next attempt records it.
+      if (UNRECOVERABLE_REVERTS.has(name)) {
+        return new AnchorUnrecoverableError(`anchor would revert: ${name}`, { cause: error });
+      }
+    }
+    return new AnchorRetryableError(error.shortMessage, { cause: error });
+  }
+  return new AnchorRetryableError(error instanceof Error ? error.message : String(error), {
+    cause: error,
+  });
+}
+
+function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof TransactionReceiptNotFoundError || error instanceof TransactionNotFoundError
+  );
+}

@@ -1,0 +1,72 @@
+import type { Logger } from '../logger.js';
+import { type AnchorBatchDependencies, anchorBatch } from './anchor-batch.js';
+import { recordError } from './anchor-store.js';
+import { AnchorUnrecoverableError } from './errors.js';
+
+const MAX_BACKOFF_MS = 30_000;
+const UNRECOVERABLE_RETRY_MS = 5 * 60_000;
+
+/**
+ * Anchoring without Redis (the embedded default): the relay's batches are anchored one at a
+ * time in this process by the same `anchorBatch` the queue workers run, with the same retry
+ * rules: transport errors back off (0.5 s doubling to 30 s), unrecoverable ones are logged
+ * as errors and tried again only every 5 minutes.
+ */
+export function startInProcessAnchoring(deps: AnchorBatchDependencies, logger: Logger) {
+  const waiting = new Map<string, { notBefore: number; failures: number }>();
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  let idle: Promise<void> = Promise.resolve();
+
+  const loop = async () => {
+    while (!stopped) {
+      const now = Date.now();
+      const due = [...waiting.entries()].find(([, s]) => s.notBefore <= now);
+      if (!due) {
+        const next = Math.min(...[...waiting.values()].map((s) => s.notBefore), now + 1000);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, Math.max(10, next - now)).unref();
+        });
+        continue;
+      }
+      const [batchId, state] = due;
+      try {
+        const outcome = await anchorBatch(deps, batchId);
+        waiting.delete(batchId);
+        logger.info({ batchId, outcome }, 'anchor batch done');
+      } catch (err) {
+        if (stopped) break;
+        await recordError(deps.pool, batchId, String(err)).catch(() => {});
+        state.failures++;
+        if (err instanceof AnchorUnrecoverableError) {
+          logger.error({ batchId, err: err.shortMessage }, 'anchoring cannot succeed');
+          state.notBefore = Date.now() + UNRECOVERABLE_RETRY_MS;
+        } else {
+          const delay = Math.min(500 * 2 ** (state.failures - 1), MAX_BACKOFF_MS);
+          if (state.failures === 1 || state.failures % 10 === 0) {
+            logger.warn({ batchId, err: (err as Error).message.split('\n')[0] }, 'anchoring retry');
+          }
+          state.notBefore = Date.now() + delay;
+        }
+      }
+    }
+  };
+  idle = loop();
+
+  return {
+    /** Accepts batches from the relay; ones already waiting keep their retry schedule. */
+    async enqueue(batchIds: string[]): Promise<void> {
+      for (const id of batchIds) {
+        if (!waiting.has(id)) waiting.set(id, { notBefore: 0, failures: 0 });
+      }
+      wake?.();
+    },
+    /** Stops taking batches; one waiting on a receipt is left to resume from the database. */
+    async close(): Promise<void> {
+      stopped = true;
+      wake?.();
+      await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    },
+  };
+}
