@@ -4,6 +4,7 @@ const USAGE = `Usage: fhir-ledger <command>
 
 Commands:
   serve                      start the FHIR server (configuration from the environment)
+  worker                     anchoring worker on the Redis queue (REDIS_URL, CHAIN_RPC_URL, ...)
   import <files or folders>  post transaction Bundle JSON files to a server
          [--url http://localhost:8080/fhir] [--concurrency 4]
 `;
@@ -17,6 +18,10 @@ async function cli(argv: string[]): Promise<void> {
     case 'serve': {
       const { failedToStart, serve } = await import('./serve.js');
       return serve().catch(failedToStart);
+    }
+    case 'worker': {
+      const { runWorkerCommand } = await import('./ledger/worker-command.js');
+      return runWorkerCommand();
     }
     case 'import': {
       const { runImportCommand } = await import('./import/import-command.js');
