@@ -92,7 +92,8 @@ describe('CapabilityStatement', () => {
     );
     for (const resource of rest().resource!) {
       expect(new Set(resource.interaction!.map((i) => i.code))).toEqual(fromRoutes);
-      expect(resource.operation!.map((o) => o.name)).toEqual(['validate']);
+      // $verify is an instance operation on every type.
+      expect(resource.operation!.map((o) => o.name)).toEqual(['validate', 'verify']);
     }
     const system = rest().interaction!.map((i) => i.code);
     expect(system).toEqual(expect.arrayContaining(['transaction', 'batch', 'history-system']));
