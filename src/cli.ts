@@ -5,6 +5,11 @@ const USAGE = `Usage: fhir-ledger <command>
 Commands:
   serve                      start the FHIR server (configuration from the environment)
   worker                     anchoring worker on the Redis queue (REDIS_URL, CHAIN_RPC_URL, ...)
+  verify <Type/id/_history/vid | Type/id | [Type] --since T [--until T]>
+         check versions against the chain without trusting the server: content by vread,
+         hash and leaf recomputed, proof checked, root read from the chain's RPC
+         [--url ...] (--token TOKEN | --client-id ID --key PRIVATE_JWK_FILE)
+         [--rpc-url URL] [--anchor-address 0x...] [--allow-pending] [--concurrency 8]
   import <files or folders>  post transaction Bundle JSON files to a server
          [--url http://localhost:8080/fhir] [--concurrency 4]
 `;
@@ -22,6 +27,11 @@ async function cli(argv: string[]): Promise<void> {
     case 'worker': {
       const { runWorkerCommand } = await import('./ledger/worker-command.js');
       return runWorkerCommand();
+    }
+    case 'verify': {
+      const { runVerifyCommand } = await import('./ledger/verify-cli/verify-command.js');
+      process.exitCode = await runVerifyCommand(rest, process.stdout, process.stderr);
+      return;
     }
     case 'import': {
       const { runImportCommand } = await import('./import/import-command.js');
