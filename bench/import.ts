@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 import { importBundles, listBundleFiles } from '../src/import/import-bundles.js';
 
 const { values: args } = parseArgs({
@@ -45,15 +46,17 @@ function startServer(dataDir: string): Promise<{ url: string; child: ChildProces
 const files = await listBundleFiles([args.dir]);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-bench-import-'));
 const server = await startServer(dataDir);
+const token = await localAccessToken(defaultAuthPaths(dataDir), server.url);
+const accessToken = async () => token;
 try {
   // Warm-up: definitions, validators and prepared statements.
-  await importBundles(files.slice(0, 1), { url: server.url, concurrency: 1 });
+  await importBundles(files.slice(0, 1), { url: server.url, accessToken, concurrency: 1 });
   const rates: number[] = [];
   console.log(
     `\nImport of ${files.length} Synthea bundles, concurrency ${concurrency}, ${os.cpus().length} cores`,
   );
   for (let pass = 1; pass <= passes; pass++) {
-    const summary = await importBundles(files, { url: server.url, concurrency });
+    const summary = await importBundles(files, { url: server.url, accessToken, concurrency });
     if (summary.failed > 0) {
       throw new Error(
         `pass ${pass}: ${summary.failed} bundles failed: ${summary.failures[0]?.diagnostics[0]}`,

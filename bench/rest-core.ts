@@ -12,6 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,6 +75,8 @@ try {
     LOG_LEVEL: 'info',
   });
   children.push(fhir.child);
+  // Every request carries a real access token: verification is part of what is measured.
+  const authorization = `Bearer ${await localAccessToken(defaultAuthPaths(dataDir), fhir.url)}`;
   const plain = await start(['--import', 'tsx', path.resolve('bench/plain-express.ts')], {});
   children.push(plain.child);
 
@@ -81,16 +84,20 @@ try {
     title: 'create',
     url: `${fhir.url}/Patient`,
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+    headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal', authorization },
     body: patient,
   });
   const one = await fetch(`${fhir.url}/Patient`, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json' },
+    headers: { 'content-type': 'application/fhir+json', authorization },
     body: patient,
   });
   const { id } = (await one.json()) as { id: string };
-  const read = await measure({ title: 'read', url: `${fhir.url}/Patient/${id}` });
+  const read = await measure({
+    title: 'read',
+    url: `${fhir.url}/Patient/${id}`,
+    headers: { authorization },
+  });
   const baseline = await measure({ title: 'baseline', url: `${plain.url}/baseline` });
 
   const row = (name: string, r: autocannon.Result) =>

@@ -22,6 +22,8 @@ interface Context {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    /** A raw body sent as is (malformed input checks). */
+    raw?: string,
   ): Promise<Response>;
   created: string[];
 }
@@ -159,11 +161,13 @@ const checks: Check[] = [
   [
     'malformed JSON is 400 with an OperationOutcome',
     async (ctx) => {
-      const res = await fetch(`${ctx.base}/Patient`, {
-        method: 'POST',
-        headers: { 'Content-Type': JSON_TYPE },
-        body: '{"resourceType":',
-      });
+      const res = await ctx.call(
+        'POST',
+        '/Patient',
+        undefined,
+        { 'Content-Type': JSON_TYPE },
+        '{"resourceType":',
+      );
       const body = (await res.json()) as { resourceType: string };
       expect(
         res.status === 400 && body.resourceType === 'OperationOutcome',
@@ -195,15 +199,21 @@ const checks: Check[] = [
   ],
 ];
 
-export async function runRestCore(base: string): Promise<CheckResult[]> {
+/** Runs every check against `base` with a bearer access token (e.g. from `fhir-ledger token`). */
+export async function runRestCore(base: string, accessToken: string): Promise<CheckResult[]> {
   const ctx: Context = {
     base,
     created: [],
-    call: (method, path, body, headers = {}) =>
+    call: (method, path, body, headers = {}, raw) =>
       fetch(`${base}${path}`, {
         method,
-        headers: { Accept: JSON_TYPE, ...(body ? { 'Content-Type': JSON_TYPE } : {}), ...headers },
-        body: body ? JSON.stringify(body) : undefined,
+        headers: {
+          Accept: JSON_TYPE,
+          Authorization: `Bearer ${accessToken}`,
+          ...(body ? { 'Content-Type': JSON_TYPE } : {}),
+          ...headers,
+        },
+        body: raw ?? (body ? JSON.stringify(body) : undefined),
       }),
   };
   const results: CheckResult[] = [];
@@ -221,7 +231,14 @@ export async function runRestCore(base: string): Promise<CheckResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const base = (process.argv[2] ?? 'http://localhost:8080/fhir').replace(/\/+$/, '');
-  const results = await runRestCore(base);
+  const token = process.argv[3];
+  if (!token) {
+    console.error(
+      'usage: conformance/rest-core.ts <FHIR base> <access token>  (token: npx fhir-ledger token)',
+    );
+    process.exit(2);
+  }
+  const results = await runRestCore(base, token);
   for (const r of results)
     console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.detail ? ` — ${r.detail}` : ''}`);
   const failed = results.filter((r) => !r.ok).length;

@@ -12,6 +12,13 @@ Commands:
          [--rpc-url URL] [--anchor-address 0x...] [--allow-pending] [--concurrency 8]
   import <files or folders>  post transaction Bundle JSON files to a server
          [--url http://localhost:8080/fhir] [--concurrency 4]
+         (--token TOKEN | --client-id ID --key PRIVATE_JWK_FILE)
+  token                      print an access token for the local server (registers the
+         [--url ...] [--scope "system/*.cruds"]   client "local-cli" on first use)
+         [--client-id ID --key PRIVATE_JWK_FILE]  or run the flow for another client
+  client add <client-id>     register a SMART backend-services client
+         --scope "system/*.rs" (--jwks-uri URL | --jwks FILE | --generate-key FILE [--ec])
+         [--fhir-user Practitioner/1] [--patient ID]
 `;
 
 /** The `fhir-ledger` command: one subcommand per use case. */
@@ -36,6 +43,16 @@ async function cli(argv: string[]): Promise<void> {
     case 'import': {
       const { runImportCommand } = await import('./import/import-command.js');
       process.exitCode = await runImportCommand(rest, process.stdout, process.stderr);
+      return;
+    }
+    case 'token':
+    case 'client': {
+      const { loadConfig } = await import('./config.js');
+      const auth = await import('./auth/auth-command.js');
+      const config = loadConfig();
+      const paths = { registryFile: config.auth.registryFile, dataDir: config.dataDir };
+      const runCommand = command === 'token' ? auth.runTokenCommand : auth.runClientCommand;
+      process.exitCode = await runCommand(rest, paths, process.stdout, process.stderr);
       return;
     }
     case undefined:

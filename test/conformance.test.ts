@@ -9,7 +9,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 it('the server passes the REST core conformance suite', async () => {
-  const results = await runRestCore(server.base);
+  const results = await runRestCore(server.base, server.token);
   expect(results.length).toBeGreaterThan(10);
   expect(results.filter((r) => !r.ok)).toEqual([]);
 });

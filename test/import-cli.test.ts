@@ -5,7 +5,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Bundle } from 'fhir/r4.js';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
@@ -49,6 +48,8 @@ describe('fhir-ledger import', () => {
       ...FILES,
       '--url',
       server.base,
+      '--token',
+      server.token,
       '--concurrency',
       '2',
     ]);
@@ -60,9 +61,10 @@ describe('fhir-ledger import', () => {
     expect(stderr).toMatch(/\[\d\/2\] ok +Brett_Gottlieb_.*\(96 created\)/);
     expect(stderr).toMatch(/\[\d\/2\] ok +Eddy_Fadel_.*\(122 created\)/);
 
-    const api = request(server.base);
+    const api = server.api;
     const history = await api.get('/_history?_count=1').expect(200);
-    expect(history.body.total).toBe(218);
+    // Every stored version comes with its Provenance version.
+    expect(history.body.total).toBe(218 * 2);
     const patients = await api.get('/Patient?family=Gottlieb').expect(200);
     expect((patients.body as Bundle).entry).toHaveLength(1);
   });
@@ -83,24 +85,30 @@ describe('fhir-ledger import', () => {
         ],
       }),
     );
-    const before = (await request(server.base).get('/_history?_count=1')).body.total;
-    const { code, stdout } = await importCli([tmp, '--url', server.base]);
+    const before = (await server.api.get('/_history?_count=1')).body.total;
+    const { code, stdout } = await importCli([tmp, '--url', server.base, '--token', server.token]);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^Bundles: 1 \(0 ok, 1 failed\)$/m);
     expect(stdout).toMatch(/^Resources created: 0 /m);
     expect(stdout).toContain(`  ${bad} (HTTP 400)`);
     expect(stdout).toMatch(/^ {4}Bundle\.entry\[1\] \(POST Patient\): .*gender/m);
-    expect((await request(server.base).get('/_history?_count=1')).body.total).toBe(before);
+    expect((await server.api.get('/_history?_count=1')).body.total).toBe(before);
   });
 
   it('says what is wrong with its arguments', async () => {
     const none = await importCli(['--url', server.base]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('name at least one file or folder');
-    const concurrency = await importCli([FILES[0]!, '--concurrency', 'lots']);
+    const noToken = await importCli([FILES[0]!, '--url', server.base]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('the server needs an access token');
+    const refused = await importCli([FILES[0]!, '--url', server.base, '--token', 'not.a.token']);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('(HTTP 401)');
+    const concurrency = await importCli([FILES[0]!, '--concurrency', 'lots', '--token', 't']);
     expect(concurrency.code).toBe(2);
     expect(concurrency.stderr).toContain('--concurrency must be an integer');
-    const down = await importCli([FILES[0]!, '--url', 'http://127.0.0.1:1/fhir']);
+    const down = await importCli([FILES[0]!, '--url', 'http://127.0.0.1:1/fhir', '--token', 't']);
     expect(down.code).toBe(1);
     expect(down.stdout).toMatch(/\(not sent\)\n {4}fetch failed/);
   });

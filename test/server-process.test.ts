@@ -1,13 +1,23 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/test-database.js';
 
 // `npm test` builds first; these tests run the built entry point the way `npm start` does.
 const MAIN = path.resolve('dist/main.js');
+const CLI = path.resolve('dist/cli.js');
+
+/** The documented way to get a token: `fhir-ledger token` with the server's data folder. */
+async function cliToken(dataDir: string, url: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'token', '--url', url], {
+    env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir },
+  });
+  return stdout.trim();
+}
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
@@ -46,9 +56,11 @@ describe('the server process (npm start)', () => {
     try {
       const first = run({ PORT: '0', DATA_DIR: dataDir });
       const base = await first.listening;
+      expect((await fetch(`${base}/Patient`)).status).toBe(401);
+      const token = await cliToken(dataDir, base);
       const created = await fetch(`${base}/Patient`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/fhir+json' },
+        headers: { 'Content-Type': 'application/fhir+json', Authorization: `Bearer ${token}` },
         body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Persisted' }] }),
       });
       expect(created.status).toBe(201);
@@ -58,7 +70,10 @@ describe('the server process (npm start)', () => {
 
       const second = run({ PORT: '0', DATA_DIR: dataDir });
       const base2 = await second.listening;
-      const read = await fetch(`${base2}/Patient/${id}`);
+      // The signing key and the registered client survive the restart: a new token works.
+      const read = await fetch(`${base2}/Patient/${id}`, {
+        headers: { Authorization: `Bearer ${await cliToken(dataDir, base2)}` },
+      });
       expect(read.status).toBe(200);
       expect(((await read.json()) as { name: Array<{ family: string }> }).name[0]!.family).toBe(
         'Persisted',
@@ -72,14 +87,17 @@ describe('the server process (npm start)', () => {
 
   it('uses DATABASE_URL when set', async () => {
     const database = await createTestDatabase();
+    // The data folder still holds the token signing key and the client registry.
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-dburl-'));
     try {
-      const server = run({ PORT: '0', DATABASE_URL: database.url, DATA_DIR: '/nonexistent' });
+      const server = run({ PORT: '0', DATABASE_URL: database.url, DATA_DIR: dataDir });
       const base = await server.listening;
       expect((await fetch(`${base}/metadata`)).status).toBe(200);
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
     } finally {
       await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -73,6 +73,24 @@ export async function runTokenCommand(
   }
 }
 
+/**
+ * What `fhir-ledger token` does without options, for scripts and benchmarks that
+ * start the server on a data folder: an access token of the local client.
+ */
+export async function localAccessToken(
+  paths: AuthPaths,
+  fhirBaseUrl: string,
+  scope = 'system/*.cruds',
+): Promise<string> {
+  const privateKey = await localClientKey(paths);
+  return (await fetchToken({ fhirBaseUrl, clientId: LOCAL_CLIENT, privateKey, scope })).accessToken;
+}
+
+/** The registry and key locations `loadConfig` derives from a data folder by default. */
+export function defaultAuthPaths(dataDir: string): AuthPaths {
+  return { registryFile: path.join(dataDir, 'auth', 'registry.json'), dataDir };
+}
+
 async function localClientKey(paths: AuthPaths): Promise<object> {
   const keyFile = path.join(paths.dataDir, 'auth', `${LOCAL_CLIENT}.key.json`);
   try {

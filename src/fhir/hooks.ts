@@ -56,7 +56,7 @@ export interface FhirHooks {
   /** Before the operation runs: throw a FhirError to refuse it (deny fast). */
   beforeOperation: Array<(op: Operation, ctx: RequestContext) => Promise<void>>;
   /** Per candidate resource, before paging and totals: return false to hide it. */
-  filterCandidate: Array<(resource: Resource, ctx: RequestContext) => Promise<boolean>>;
+  filterCandidate: CandidateFilterListener[];
   /** Per resource about to be returned: return the (possibly masked) resource. */
   beforeReturn: Array<(resource: Resource, ctx: RequestContext) => Promise<Resource>>;
   /**
@@ -73,6 +73,21 @@ export interface FhirHooks {
   >;
   /** After COMMIT succeeded. Failures are logged, never undo the write. */
   afterCommit: Array<(versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
+}
+
+/**
+ * Hides candidates. `appliesTo` lets a listener say that, for this request, it
+ * keeps everything (an unrestricted token): it is then skipped, so totals stay
+ * exact and counted in SQL instead of row by row.
+ */
+export interface CandidateFilterListener {
+  (resource: Resource, ctx: RequestContext): Promise<boolean>;
+  appliesTo?(ctx: RequestContext): boolean;
+}
+
+/** The candidate filters that act on this request. */
+export function activeFilters(hooks: FhirHooks, ctx: RequestContext): CandidateFilterListener[] {
+  return hooks.filterCandidate.filter((listener) => listener.appliesTo?.(ctx) ?? true);
 }
 
 export function createHooks(): FhirHooks {
@@ -95,7 +110,7 @@ export async function present(
   resource: Resource,
   ctx: RequestContext,
 ): Promise<Resource | undefined> {
-  for (const listener of hooks.filterCandidate) {
+  for (const listener of activeFilters(hooks, ctx)) {
     if (!(await listener(resource, ctx))) return undefined;
   }
   let out = resource;

@@ -5,6 +5,8 @@ import type { Bundle, OperationOutcome } from 'fhir/r4.js';
 export interface ImportParameters {
   /** FHIR base URL, e.g. http://localhost:8080/fhir */
   url: string;
+  /** The bearer access token for each request (refreshed by the caller when it expires). */
+  accessToken: () => Promise<string>;
   /** Bundles posted at the same time. */
   concurrency: number;
   /** Called after each bundle. */
@@ -53,11 +55,11 @@ export async function listBundleFiles(paths: string[]): Promise<string[]> {
  * answers a transaction all or nothing), the others go on.
  *
  * @example
- * const summary = await importBundles(['a.json'], { url: 'http://localhost:8080/fhir', concurrency: 4 });
+ * const summary = await importBundles(['a.json'], { url: 'http://localhost:8080/fhir', accessToken: async () => token, concurrency: 4 });
  */
 export async function importBundles(
   files: string[],
-  { url, concurrency, onBundle }: ImportParameters,
+  { url, accessToken, concurrency, onBundle }: ImportParameters,
 ): Promise<ImportSummary> {
   const started = performance.now();
   const results: BundleResult[] = [];
@@ -65,7 +67,7 @@ export async function importBundles(
   const worker = async () => {
     while (next < files.length) {
       const file = files[next++]!;
-      const result = await postBundle(file, url);
+      const result = await postBundle(file, url, await accessToken());
       results.push(result);
       onBundle?.(result, results.length, files.length);
     }
@@ -85,7 +87,7 @@ export async function importBundles(
   };
 }
 
-async function postBundle(file: string, url: string): Promise<BundleResult> {
+async function postBundle(file: string, url: string, token: string): Promise<BundleResult> {
   const result: BundleResult = {
     file,
     ok: false,
@@ -98,7 +100,11 @@ async function postBundle(file: string, url: string): Promise<BundleResult> {
     const body = await readFile(file);
     const res = await fetch(url.replace(/\/+$/, ''), {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      headers: {
+        'content-type': 'application/fhir+json',
+        accept: 'application/fhir+json',
+        authorization: `Bearer ${token}`,
+      },
       body,
     });
     result.status = res.status;

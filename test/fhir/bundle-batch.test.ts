@@ -1,5 +1,4 @@
 import type { Bundle, BundleEntry, Patient } from 'fhir/r4.js';
-import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Operation, StoredVersion } from '../../src/fhir/hooks.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -7,7 +6,7 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 const FHIR_JSON = 'application/fhir+json';
 const SYS = 'http://example.org/mrn';
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 const commits: StoredVersion[][] = [];
 const operations: Operation[] = [];
 
@@ -20,7 +19,7 @@ beforeAll(async () => {
       commits.push([...versions]);
     });
   });
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 beforeEach(() => {

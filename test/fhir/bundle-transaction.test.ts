@@ -1,6 +1,5 @@
 import type { Basic, Bundle, BundleEntry, Encounter, Observation, Patient } from 'fhir/r4.js';
 import pg from 'pg';
-import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FhirError, issue } from '../../src/fhir/errors.js';
 import type { Operation, StoredVersion } from '../../src/fhir/hooks.js';
@@ -9,7 +8,7 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 const FHIR_JSON = 'application/fhir+json';
 const SYS = 'http://example.org/mrn';
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 let sql: pg.Client;
 const commits: StoredVersion[][] = [];
 const operations: Operation[] = [];
@@ -25,7 +24,7 @@ beforeAll(async () => {
       commits.push([...versions]);
     });
   });
-  api = request(server.base);
+  api = server.api;
   sql = new pg.Client({ connectionString: server.databaseUrl });
   await sql.connect();
 });

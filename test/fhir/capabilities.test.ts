@@ -1,17 +1,17 @@
 import type { CapabilityStatement } from 'fhir/r4.js';
-import request from 'supertest';
+import type request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDefinitions } from '../../src/fhir/definitions.js';
 import { routes } from '../../src/fhir/route-table.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 let statement: CapabilityStatement;
 
 beforeAll(async () => {
   server = await startTestServer();
-  api = request(server.base);
+  api = server.api;
   statement = (await api.get('/metadata').expect(200)).body;
 });
 afterAll(() => server?.close());

@@ -5,11 +5,11 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 
 const FHIR_JSON = 'application/fhir+json';
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 
 beforeAll(async () => {
   server = await startTestServer();
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 
@@ -378,7 +378,7 @@ describe('history', () => {
       .set('Content-Type', FHIR_JSON)
       .send(patient({ id }))
       .expect(200);
-    const page2 = await request(next).get('').expect(200);
+    const page2 = await request(next).get('').set(auth()).expect(200);
     expect(page2.body.entry.map((e: { resource: Patient }) => e.resource.meta?.versionId)).toEqual([
       '3',
       '2',
@@ -387,6 +387,7 @@ describe('history', () => {
       page2.body.link.find((l: { relation: string }) => l.relation === 'next').url,
     )
       .get('')
+      .set(auth())
       .expect(200);
     expect(page3.body.entry.map((e: { resource: Patient }) => e.resource.meta?.versionId)).toEqual([
       '1',
@@ -479,3 +480,5 @@ describe('errors are OperationOutcomes with the right status', () => {
     await api.patch('/Patient/123').set('Content-Type', FHIR_JSON).send({}).expect(405);
   });
 });
+
+const auth = () => ({ Authorization: `Bearer ${server.token}` });

@@ -8,7 +8,7 @@ let client: Client;
 
 beforeAll(async () => {
   server = await startTestServer();
-  client = new Client({ baseUrl: server.base });
+  client = new Client({ baseUrl: server.base, bearerToken: server.token });
 });
 afterAll(() => server?.close());
 

@@ -1,6 +1,5 @@
 import type { Patient } from 'fhir/r4.js';
 import pg from 'pg';
-import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FhirError, issue } from '../../src/fhir/errors.js';
 import type { StoredVersion } from '../../src/fhir/hooks.js';
@@ -8,7 +7,7 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 
 const JSON_TYPE = 'application/fhir+json';
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 let observer: pg.Client;
 const committed: StoredVersion[][] = [];
 const seenInside: Array<{ insideTx: number; outsideTx: number }> = [];
@@ -47,7 +46,7 @@ beforeAll(async () => {
   });
   observer = new pg.Client({ connectionString: server.databaseUrl });
   await observer.connect();
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(async () => {
   await observer?.end();

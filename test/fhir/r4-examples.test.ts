@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -29,11 +28,11 @@ function withoutIdAndMeta(resource: Json): Json {
 }
 
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 
 beforeAll(async () => {
   server = await startTestServer();
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 

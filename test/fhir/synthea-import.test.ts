@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Bundle, Resource } from 'fhir/r4.js';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -8,10 +7,10 @@ const FIXTURES = new URL('../fixtures/synthea/', import.meta.url);
 const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
 
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 beforeAll(async () => {
   server = await startTestServer({ maxBodyBytes: 16 * 1024 * 1024 });
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 

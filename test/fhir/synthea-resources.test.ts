@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Bundle, Resource } from 'fhir/r4.js';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -10,10 +9,10 @@ const bundles = readdirSync(FIXTURES)
   .map((f) => JSON.parse(readFileSync(new URL(f, FIXTURES), 'utf8')) as Bundle);
 
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 beforeAll(async () => {
   server = await startTestServer();
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 

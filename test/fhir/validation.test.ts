@@ -1,5 +1,4 @@
 import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4.js';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -10,11 +9,11 @@ const VITAL_SIGNS = 'http://hl7.org/fhir/StructureDefinition/vitalsigns';
 type Json = Record<string, unknown>;
 
 let server: TestServer;
-let api: ReturnType<typeof request>;
+let api: TestServer['api'];
 
 beforeAll(async () => {
   server = await startTestServer();
-  api = request(server.base);
+  api = server.api;
 });
 afterAll(() => server?.close());
 

@@ -1,5 +1,4 @@
 import type { Bundle, BundleEntry, FhirResource } from 'fhir/r4.js';
-import request from 'supertest';
 import { expect } from 'vitest';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -7,7 +6,7 @@ export const FHIR_JSON = 'application/fhir+json';
 
 export interface SearchApi {
   server: TestServer;
-  api: ReturnType<typeof request>;
+  api: TestServer['api'];
   /** Stores resources under their own ids (PUT), failing loudly on any rejection. */
   put(...resources: FhirResource[]): Promise<void>;
   /** GET a search (path relative to the FHIR base) and return the Bundle, expecting 200. */
@@ -20,7 +19,7 @@ export async function startSearchApi(
   registerHooks?: Parameters<typeof startTestServer>[1],
 ): Promise<SearchApi> {
   const server = await startTestServer({}, registerHooks);
-  const api = request(server.base);
+  const api = server.api;
   const bundle = async (path: string, headers: Record<string, string> = {}) => {
     const res = await api.get(path).set(headers);
     expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(200);

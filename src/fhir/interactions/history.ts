@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry } from 'fhir/r4.js';
 import { badRequest, notFound } from '../errors.js';
-import { type InteractionName, present, runBeforeOperation } from '../hooks.js';
+import { activeFilters, type InteractionName, present, runBeforeOperation } from '../hooks.js';
 import { loadHistory } from '../storage/history-query.js';
 import { requireType, single } from './common.js';
 import type { FhirRequest, Handler, Services } from './types.js';
@@ -114,7 +114,7 @@ async function history(
     resourceType: 'Bundle',
     type: 'history',
     // A hidden version must not be counted either; without a filter the count is exact.
-    ...(services.hooks.filterCandidate.length === 0 ? { total: page.total } : {}),
+    ...(activeFilters(services.hooks, req.ctx).length === 0 ? { total: page.total } : {}),
     link: [
       { relation: 'self', url: link(cursor ? { _cursor: cursor } : {}) },
       { relation: 'first', url: link({}) },

@@ -1,6 +1,11 @@
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4.js';
 import { badRequest } from '../errors.js';
-import { type FhirHooks, type RequestContext, runBeforeOperation } from '../hooks.js';
+import {
+  activeFilters,
+  type FhirHooks,
+  type RequestContext,
+  runBeforeOperation,
+} from '../hooks.js';
 import { loadIncludes } from '../search/includes.js';
 import { parseSearchQuery, QueryError, type SearchRequest } from '../search/parse-query.js';
 import { type CandidateFilter, runSearch } from '../search/run-search.js';
@@ -55,7 +60,7 @@ async function search(
     if (err instanceof QueryError) throw badRequest(err.message);
     throw err;
   }
-  const filter = candidateFilter(services.hooks);
+  const filter = candidateFilter(services.hooks, req.ctx);
   let page: Awaited<ReturnType<typeof runSearch>>;
   try {
     page = await runSearch(services.db.pool, request, services.params, filter, req.ctx);
@@ -132,11 +137,11 @@ async function search(
   return { status: 200, resource: bundle };
 }
 
-function candidateFilter(hooks: FhirHooks): CandidateFilter | undefined {
-  if (hooks.filterCandidate.length === 0) return undefined;
+function candidateFilter(hooks: FhirHooks, ctx: RequestContext): CandidateFilter | undefined {
+  const listeners = activeFilters(hooks, ctx);
+  if (listeners.length === 0) return undefined;
   return async (resource, ctx) => {
-    for (const listener of hooks.filterCandidate)
-      if (!(await listener(resource, ctx))) return false;
+    for (const listener of listeners) if (!(await listener(resource, ctx))) return false;
     return true;
   };
 }
