@@ -18,6 +18,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Resource } from 'fhir/r4.js';
 import pg from 'pg';
+import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexRows } from '../src/fhir/search/index-rows.js';
 import { createParamResolver } from '../src/fhir/search/search-parameters.js';
@@ -42,6 +43,9 @@ try {
   const started = await startServer(database.url);
   server = started.child;
   const base = started.base;
+  const headers = {
+    authorization: `Bearer ${await localAccessToken(defaultAuthPaths(dataDir), base, 'system/*.rs')}`,
+  };
 
   console.log(`\nSearch latency over HTTP, ${requests} requests per query, ${PATIENTS} patients, ${os.cpus().length} cores`);
   console.log('N observations | query | p50 ms | p95 ms | p50 / read-by-id p50');
@@ -67,7 +71,7 @@ try {
       const times: number[] = [];
       for (let i = 0; i < requests; i++) {
         const t = performance.now();
-        const res = await fetch(base + url());
+        const res = await fetch(base + url(), { headers });
         await res.arrayBuffer();
         if (res.status !== 200) throw new Error(`${name}: status ${res.status}`);
         times.push(performance.now() - t);
@@ -115,7 +119,15 @@ function normalise(v: unknown): unknown {
 
 function startServer(databaseUrl: string): Promise<{ base: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.resolve('dist/main.js')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      // The signing key and client registry live here too; `localAccessToken` registers a client.
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
