@@ -58,6 +58,10 @@ export interface AnchorConfig {
   intervalMs: number;
   /** How long to wait for a receipt before checking whether the transaction was dropped. */
   receiptTimeoutMs: number;
+  /** A batch handed to the queue and still open after this long is handed over again. */
+  redispatchAfterMs: number;
+  /** How often BullMQ looks for jobs of dead workers (their lock lasts twice this). */
+  stalledCheckMs: number;
 }
 
 export interface AuthConfig {
@@ -121,6 +125,8 @@ function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {
       confirmations: integer(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
       intervalMs: integer(env, 'ANCHOR_INTERVAL_MS', 500, 10, 3_600_000),
       receiptTimeoutMs: integer(env, 'ANCHOR_RECEIPT_TIMEOUT_MS', 120_000, 100, 86_400_000),
+      redispatchAfterMs: integer(env, 'ANCHOR_REDISPATCH_MS', 600_000, 100, 86_400_000),
+      stalledCheckMs: integer(env, 'ANCHOR_STALLED_CHECK_MS', 5000, 100, 600_000),
     },
   };
 }

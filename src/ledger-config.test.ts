@@ -24,7 +24,14 @@ describe('ledger configuration', () => {
       chain: { kind: 'embedded', port: 8545, blockTime: undefined },
       redisUrl: undefined,
       queueName: 'anchor',
-      anchor: { batchSize: 10_000, confirmations: 1, intervalMs: 500, receiptTimeoutMs: 120_000 },
+      anchor: {
+        batchSize: 10_000,
+        confirmations: 1,
+        intervalMs: 500,
+        receiptTimeoutMs: 120_000,
+        redispatchAfterMs: 600_000,
+        stalledCheckMs: 5000,
+      },
     });
   });
 
@@ -41,6 +48,8 @@ describe('ledger configuration', () => {
       ANCHOR_CONFIRMATIONS: '3',
       ANCHOR_INTERVAL_MS: '250',
       ANCHOR_RECEIPT_TIMEOUT_MS: '30000',
+      ANCHOR_REDISPATCH_MS: '60000',
+      ANCHOR_STALLED_CHECK_MS: '1000',
     }).ledger;
     expect(ledger).toEqual({
       chain: {
@@ -53,7 +62,14 @@ describe('ledger configuration', () => {
       },
       redisUrl: 'redis://127.0.0.1:6379',
       queueName: 'anchor-eu',
-      anchor: { batchSize: 500, confirmations: 3, intervalMs: 250, receiptTimeoutMs: 30_000 },
+      anchor: {
+        batchSize: 500,
+        confirmations: 3,
+        intervalMs: 250,
+        receiptTimeoutMs: 30_000,
+        redispatchAfterMs: 60_000,
+        stalledCheckMs: 1000,
+      },
     });
     expect(loadConfig({ CHAIN_PORT: '9545', CHAIN_BLOCK_TIME: '1' }).ledger?.chain).toEqual({
       kind: 'embedded',

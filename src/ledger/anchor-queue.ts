@@ -61,6 +61,8 @@ export interface StartAnchorWorkerParameters {
   deps: AnchorBatchDependencies;
   logger: Logger;
   concurrency?: number;
+  /** How often dead workers' jobs are looked for; a job's lock lasts twice this. Default 5 s. */
+  stalledCheckMs?: number;
 }
 
 /**
@@ -98,8 +100,8 @@ export function startAnchorWorker(params: StartAnchorWorkerParameters) {
       connection,
       concurrency: params.concurrency ?? 1,
       // A killed worker's job is back in the queue within seconds; a live one renews its lock.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
+      lockDuration: 2 * (params.stalledCheckMs ?? 5000),
+      stalledInterval: params.stalledCheckMs ?? 5000,
     },
   );
   worker.on('error', () => {});

@@ -32,9 +32,6 @@ export interface RunningLedger {
   stop(): Promise<void>;
 }
 
-/** How long a dispatched batch may stay open before the relay dispatches it again. */
-const STALE_DISPATCH_MS = 10 * 60_000;
-
 /**
  * The API side of the ledger: the chain (an embedded anvil with its state in the data folder,
  * or CHAIN_RPC_URL), the contracts (deployed once, addresses in the data folder), the outbox
@@ -94,7 +91,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       pool,
       batchSize: config.anchor.batchSize,
       intervalMs: config.anchor.intervalMs,
-      staleMs: STALE_DISPATCH_MS,
+      staleMs: config.anchor.redispatchAfterMs,
       dispatch: (ids) => sink.enqueue(ids),
       logger,
     });

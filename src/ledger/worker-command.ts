@@ -37,6 +37,7 @@ export async function runWorkerCommand(): Promise<void> {
   const worker = startAnchorWorker({
     redisUrl: ledger.redisUrl!,
     queueName: ledger.queueName,
+    stalledCheckMs: ledger.anchor.stalledCheckMs,
     logger,
     deps: {
       pool: db.pool,

@@ -75,6 +75,8 @@ export async function startTestChain(options: StartAnvilParameters = {}): Promis
         confirmations: 1,
         intervalMs: 50,
         receiptTimeoutMs: 10_000,
+        redispatchAfterMs: 5000,
+        stalledCheckMs: 1000,
         ...anchor,
       },
     }),
