@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import jose from 'node-jose';
+import type jose from 'node-jose';
 import type { RegistryWatch } from './client-registry.js';
 import type { JwksCache } from './jwks-cache.js';
 import { inlineKeys } from './jwks-cache.js';
@@ -85,7 +85,7 @@ export async function verifyAccessToken(token: string, v: VerifyContext): Promis
   let algorithms: string[];
   let audience: string;
   if (sameUrl(iss, v.baseUrl)) {
-    keys = await jose.JWK.asKeyStore(v.serverKey.jwks);
+    keys = await inlineKeys(v.serverKey.jwks);
     algorithms = [v.serverKey.alg];
     audience = v.baseUrl;
   } else {
