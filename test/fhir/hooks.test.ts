@@ -129,6 +129,25 @@ describe('read hooks', () => {
     expect(history.body.total).toBeUndefined();
   });
 
+  it('the deletion of a hidden resource is invisible in history too', async () => {
+    const { body } = await api
+      .post('/Patient')
+      .set('Content-Type', JSON_TYPE)
+      .send(patient('Hidden'))
+      .expect(201);
+    await api.delete(`/Patient/${body.id}`).expect(204);
+    const visible = await api
+      .post('/Patient')
+      .set('Content-Type', JSON_TYPE)
+      .send(patient('Shown'))
+      .expect(201);
+    await api.delete(`/Patient/${visible.body.id}`).expect(204);
+    const history = await api.get('/Patient/_history').expect(200);
+    const urls = history.body.entry.map((e: { fullUrl: string }) => e.fullUrl);
+    expect(urls.some((u: string) => u.endsWith(`/Patient/${body.id}`))).toBe(false);
+    expect(urls.filter((u: string) => u.endsWith(`/Patient/${visible.body.id}`))).toHaveLength(2);
+  });
+
   it('beforeReturn masks what is returned', async () => {
     const { body } = await api
       .post('/Patient')

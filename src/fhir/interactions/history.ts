@@ -72,6 +72,12 @@ async function history(
   for (const v of page.versions) {
     const fullUrl = `${req.baseUrl}/${v.resourceType}/${v.id}`;
     if (!v.resource) {
+      // A deletion shows only to whoever may see what was deleted (its previous version).
+      if (activeFilters(services.hooks, req.ctx).length > 0) {
+        const previous = await services.store.version(v.resourceType, v.id, v.versionId - 1);
+        if (!previous?.resource || !(await present(services.hooks, previous.resource, req.ctx)))
+          continue;
+      }
       entries.push({
         fullUrl,
         request: { method: 'DELETE', url: `${v.resourceType}/${v.id}` },
