@@ -59,7 +59,7 @@ interface Probe {
   matches: (values: Value[]) => boolean;
 }
 
-const escape = (v: string) => v.replace(/[\\,|$]/g, (c) => `\\${c}`);
+const escapeSearchValue = (v: string) => v.replace(/[\\,|$]/g, (c) => `\\${c}`);
 const fold = (v: string) =>
   v
     .normalize('NFD')
@@ -125,7 +125,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
     case 'token': {
       const c = codings(v).find((x) => x.code);
       if (!c) return undefined;
-      const query = c.system ? `${escape(c.system)}|${escape(c.code!)}` : escape(c.code!);
+      const query = c.system ? `${escapeSearchValue(c.system)}|${escapeSearchValue(c.code!)}` : escapeSearchValue(c.code!);
       return {
         query,
         matches: (vs) =>
@@ -139,7 +139,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
       if (!text) return undefined;
       const prefix = fold(text.slice(0, 6));
       return {
-        query: escape(text.slice(0, 6)),
+        query: escapeSearchValue(text.slice(0, 6)),
         matches: (vs) => vs.some((x) => strings(x).some((y) => fold(y).startsWith(prefix))),
       };
     }
@@ -147,7 +147,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
       const ref = referenceOf(v);
       if (!ref) return undefined;
       return {
-        query: escape(ref),
+        query: escapeSearchValue(ref),
         matches: (vs) => vs.some((x) => referenceOf(x) === ref),
       };
     }
@@ -177,7 +177,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
       const unit = (v.code ?? v.unit) as string | undefined;
       const system = v.system as string | undefined;
       return {
-        query: `${text}|${system && v.code ? escape(system) : ''}|${unit ? escape(unit) : ''}`,
+        query: `${text}|${system && v.code ? escapeSearchValue(system) : ''}|${unit ? escapeSearchValue(unit) : ''}`,
         matches: (vs) =>
           vs.some(
             (x) =>
@@ -194,7 +194,7 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
     }
     case 'uri':
       return typeof v === 'string'
-        ? { query: escape(v), matches: (vs) => vs.includes(v) }
+        ? { query: escapeSearchValue(v), matches: (vs) => vs.includes(v) }
         : undefined;
     default:
       return `type ${param.type}`;
