@@ -125,7 +125,9 @@ function probe(param: ParamDef, v: Value): Probe | undefined | string {
     case 'token': {
       const c = codings(v).find((x) => x.code);
       if (!c) return undefined;
-      const query = c.system ? `${escapeSearchValue(c.system)}|${escapeSearchValue(c.code!)}` : escapeSearchValue(c.code!);
+      const query = c.system
+        ? `${escapeSearchValue(c.system)}|${escapeSearchValue(c.code!)}`
+        : escapeSearchValue(c.code!);
       return {
         query,
         matches: (vs) =>
