@@ -4,13 +4,26 @@ export const PATIENTS = 10_000;
 
 /** LOINC codes the generated Observations cycle through. */
 export const BENCH_CODES: Array<[string, string]> = [
-  ['8480-6', 'Systolic blood pressure'], ['8462-4', 'Diastolic blood pressure'], ['8867-4', 'Heart rate'],
-  ['9279-1', 'Respiratory rate'], ['8310-5', 'Body temperature'], ['29463-7', 'Body weight'],
-  ['8302-2', 'Body height'], ['39156-5', 'Body mass index'], ['2708-6', 'Oxygen saturation'],
-  ['2339-0', 'Glucose'], ['2093-3', 'Cholesterol'], ['2571-8', 'Triglyceride'],
-  ['18262-6', 'LDL cholesterol'], ['2085-9', 'HDL cholesterol'], ['4548-4', 'Hemoglobin A1c'],
-  ['718-7', 'Hemoglobin'], ['6690-2', 'Leukocytes'], ['777-3', 'Platelets'],
-  ['2160-0', 'Creatinine'], ['3094-0', 'Urea nitrogen'],
+  ['8480-6', 'Systolic blood pressure'],
+  ['8462-4', 'Diastolic blood pressure'],
+  ['8867-4', 'Heart rate'],
+  ['9279-1', 'Respiratory rate'],
+  ['8310-5', 'Body temperature'],
+  ['29463-7', 'Body weight'],
+  ['8302-2', 'Body height'],
+  ['39156-5', 'Body mass index'],
+  ['2708-6', 'Oxygen saturation'],
+  ['2339-0', 'Glucose'],
+  ['2093-3', 'Cholesterol'],
+  ['2571-8', 'Triglyceride'],
+  ['18262-6', 'LDL cholesterol'],
+  ['2085-9', 'HDL cholesterol'],
+  ['4548-4', 'Hemoglobin A1c'],
+  ['718-7', 'Hemoglobin'],
+  ['6690-2', 'Leukocytes'],
+  ['777-3', 'Platelets'],
+  ['2160-0', 'Creatinine'],
+  ['3094-0', 'Urea nitrogen'],
 ];
 
 const LAST_UPDATED = '2024-06-01T00:00:00.000Z';

@@ -27,7 +27,10 @@ import { migrate } from '../src/fhir/storage/migrate.js';
 import { BENCH_CODES, insertObservations, insertPatients, PATIENTS } from './search-data.js';
 
 const { values: args } = parseArgs({
-  options: { sizes: { type: 'string', default: '10000,100000' }, requests: { type: 'string', default: '200' } },
+  options: {
+    sizes: { type: 'string', default: '10000,100000' },
+    requests: { type: 'string', default: '200' },
+  },
 });
 const sizes = args.sizes!.split(',').map(Number);
 const requests = Number(args.requests);
@@ -47,7 +50,9 @@ try {
     authorization: `Bearer ${await localAccessToken(defaultAuthPaths(dataDir), base, 'system/*.rs')}`,
   };
 
-  console.log(`\nSearch latency over HTTP, ${requests} requests per query, ${PATIENTS} patients, ${os.cpus().length} cores`);
+  console.log(
+    `\nSearch latency over HTTP, ${requests} requests per query, ${PATIENTS} patients, ${os.cpus().length} cores`,
+  );
   console.log('N observations | query | p50 ms | p95 ms | p50 / read-by-id p50');
   let loaded = 0;
   for (const size of sizes) {
@@ -57,14 +62,23 @@ try {
     await pool.query('ANALYZE');
     const loadSeconds = (performance.now() - t0) / 1000;
     await checkIndexLayout(pool, ['Observation', `obs-${size - 1}`]);
-    console.log(`-- loaded ${size} observations (${(size / loadSeconds).toFixed(0)} rows/s in SQL)`);
+    console.log(
+      `-- loaded ${size} observations (${(size / loadSeconds).toFixed(0)} rows/s in SQL)`,
+    );
     const random = (n: number) => Math.floor(Math.random() * n);
     const queries: Array<[string, () => string]> = [
       ['read Patient by id (baseline)', () => `/Patient/pat-${random(PATIENTS)}`],
       ['Observation?patient=X', () => `/Observation?patient=pat-${random(PATIENTS)}`],
-      ['Observation?patient=X&code=Y&date=ge..', () => `/Observation?patient=pat-${random(PATIENTS)}&code=http://loinc.org|${BENCH_CODES[random(BENCH_CODES.length)]![0]}&date=ge2021-01-01`],
+      [
+        'Observation?patient=X&code=Y&date=ge..',
+        () =>
+          `/Observation?patient=pat-${random(PATIENTS)}&code=http://loinc.org|${BENCH_CODES[random(BENCH_CODES.length)]![0]}&date=ge2021-01-01`,
+      ],
       ['Patient?name=...', () => `/Patient?name=family${random(PATIENTS)}`],
-      ['Patient?_id=X&_revinclude=Observation:subject', () => `/Patient?_id=pat-${random(PATIENTS)}&_revinclude=Observation:subject`],
+      [
+        'Patient?_id=X&_revinclude=Observation:subject',
+        () => `/Patient?_id=pat-${random(PATIENTS)}&_revinclude=Observation:subject`,
+      ],
     ];
     let baseline = 0;
     for (const [name, url] of queries) {
@@ -80,7 +94,9 @@ try {
       const p50 = times[Math.floor(times.length * 0.5)]!;
       const p95 = times[Math.floor(times.length * 0.95)]!;
       if (!baseline) baseline = p50;
-      console.log(`${String(size).padStart(9)} | ${name.padEnd(46)} | ${p50.toFixed(2).padStart(6)} | ${p95.toFixed(2).padStart(6)} | ${(p50 / baseline).toFixed(2)}`);
+      console.log(
+        `${String(size).padStart(9)} | ${name.padEnd(46)} | ${p50.toFixed(2).padStart(6)} | ${p95.toFixed(2).padStart(6)} | ${(p50 / baseline).toFixed(2)}`,
+      );
     }
   }
 } finally {
@@ -93,20 +109,40 @@ try {
 /** The generated index rows of a resource must equal what the server's indexer produces for it. */
 async function checkIndexLayout(client: pg.Pool, [type, id]: [string, string]): Promise<void> {
   const params = createParamResolver(loadDefinitions());
-  const { rows } = await client.query<{ content: Resource }>('SELECT content FROM resource_current WHERE resource_type = $1 AND id = $2', [type, id]);
+  const { rows } = await client.query<{ content: Resource }>(
+    'SELECT content FROM resource_current WHERE resource_type = $1 AND id = $2',
+    [type, id],
+  );
   const expected = indexRows(rows[0]!.content, params);
-  const tables = { token: ['system', 'code'], string: ['value', 'norm'], date: ['low', 'high'], quantity: ['system', 'code', 'value'], reference: ['target_type', 'target_id', 'url'] } as const;
+  const tables = {
+    token: ['system', 'code'],
+    string: ['value', 'norm'],
+    date: ['low', 'high'],
+    quantity: ['system', 'code', 'value'],
+    reference: ['target_type', 'target_id', 'url'],
+  } as const;
   for (const [table, columns] of Object.entries(tables)) {
     const { rows: actual } = await client.query(
       `SELECT param, ${columns.join(', ')} FROM ${table}_index WHERE resource_type = $1 AND id = $2`,
       [type, id],
     );
     const want = expected[table as keyof typeof tables] as unknown as Record<string, unknown[]>;
-    const got = actual.map((r) => JSON.stringify([r.param, ...columns.map((c) => normalise(r[c]))])).sort();
-    const keys = ['param', ...columns.map((c) => ({ target_type: 'targetType', target_id: 'targetId' })[c as string] ?? c)];
-    const exp = want.param!.map((_, i) => JSON.stringify(keys.map((k) => normalise(want[k]![i])))).sort();
+    const got = actual
+      .map((r) => JSON.stringify([r.param, ...columns.map((c) => normalise(r[c]))]))
+      .sort();
+    const keys = [
+      'param',
+      ...columns.map(
+        (c) => ({ target_type: 'targetType', target_id: 'targetId' })[c as string] ?? c,
+      ),
+    ];
+    const exp = want
+      .param!.map((_, i) => JSON.stringify(keys.map((k) => normalise(want[k]![i]))))
+      .sort();
     if (JSON.stringify(got) !== JSON.stringify(exp)) {
-      throw new Error(`generated ${table} rows of ${type}/${id} differ from the indexer:\n${got.join('\n')}\nvs\n${exp.join('\n')}`);
+      throw new Error(
+        `generated ${table} rows of ${type}/${id} differ from the indexer:\n${got.join('\n')}\nvs\n${exp.join('\n')}`,
+      );
     }
   }
 }
