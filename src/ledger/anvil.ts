@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -59,6 +60,8 @@ const ARCHS: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
  * await anvil.stop();
  */
 export async function startAnvil(params: StartAnvilParameters = {}): Promise<StartAnvilReturnType> {
+  // anvil neither creates the state file's folder nor says so when it cannot write there.
+  if (params.stateFile) await mkdir(path.dirname(params.stateFile), { recursive: true });
   // A free port found by binding can be taken before anvil binds it; try a few times.
   const attempts = params.port === undefined ? 3 : 1;
   for (let attempt = 1; ; attempt++) {
