@@ -15,8 +15,9 @@ const exec = promisify(execFile);
 const asParameters = (body: unknown) => body as Parameters;
 
 const children: ChildProcess[] = [];
+// SIGTERM, so that a failed test's server still stops its anvil and PostgreSQL.
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  for (const child of children) child.kill('SIGTERM');
 });
 
 /** The whole embedded stack (PostgreSQL, anvil, in-process anchoring) on free ports. */
