@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { biomeBinary } from './biome.mjs';
 import { forge, repoRoot } from './forge.mjs';
 import { buildMerkleVectors, MERKLE_VECTORS_FILE, renderMerkleVectors } from './merkle-vectors.mjs';
 
@@ -17,7 +18,7 @@ const ABI_DIR = path.join(repoRoot, 'src/ledger/abi');
 
 function biomeFormat(file, text) {
   return execFileSync(
-    path.join(repoRoot, 'node_modules/.bin/biome'),
+    biomeBinary(),
     ['format', `--stdin-file-path=${file}`],
     { cwd: repoRoot, input: text, encoding: 'utf8' },
   );

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import canonicalize from 'canonicalize';
 import { keccak256, stringToBytes } from 'viem';
+import { biomeBinary } from './biome.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MERKLE_VECTORS_FILE = path.join(root, 'contracts/test/vectors/merkle.json');
@@ -66,8 +67,7 @@ export function buildMerkleVectors() {
 
 /** The fixture's text: JSON formatted as Biome would, so `biome check` passes on it. */
 export function renderMerkleVectors(vectors) {
-  const biome = path.join(root, 'node_modules/.bin/biome');
-  return execFileSync(biome, ['format', `--stdin-file-path=${MERKLE_VECTORS_FILE}`], {
+  return execFileSync(biomeBinary(), ['format', `--stdin-file-path=${MERKLE_VECTORS_FILE}`], {
     cwd: root,
     input: `${JSON.stringify(vectors, null, 2)}\n`,
     encoding: 'utf8',
