@@ -18,7 +18,10 @@ export function biomeBinary() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = spawnSync(biomeBinary(), process.argv.slice(2), { cwd: repoRoot, stdio: 'inherit' });
+  const result = spawnSync(biomeBinary(), process.argv.slice(2), {
+    cwd: repoRoot,
+    stdio: 'inherit',
+  });
   if (result.error) throw result.error;
   process.exit(result.status ?? 1);
 }

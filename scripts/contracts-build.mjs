@@ -17,11 +17,11 @@ const CONTRACTS = [
 const ABI_DIR = path.join(repoRoot, 'src/ledger/abi');
 
 function biomeFormat(file, text) {
-  return execFileSync(
-    biomeBinary(),
-    ['format', `--stdin-file-path=${file}`],
-    { cwd: repoRoot, input: text, encoding: 'utf8' },
-  );
+  return execFileSync(biomeBinary(), ['format', `--stdin-file-path=${file}`], {
+    cwd: repoRoot,
+    input: text,
+    encoding: 'utf8',
+  });
 }
 
 function abiModule({ name, prefix }, file) {
