@@ -1,0 +1,332 @@
+import type pg from 'pg';
+import type { Address, GetContractEventsReturnType, Hex, PublicClient } from 'viem';
+import { consentRegistryAbi } from '../ledger/abi/consent-registry.js';
+import type { ConsentState } from './decision-engine.js';
+import type { GrantTerms } from './grant-terms.js';
+
+export interface ChainMirrorParameters {
+  pool: pg.Pool;
+  /** Any viem client with public actions (a LedgerClient works). */
+  client: Pick<PublicClient, 'getBlockNumber' | 'getContractEvents'>;
+  registry: Address;
+  /** The registry's deployment block: logs are read from here on a fresh database. */
+  fromBlock: bigint;
+  /** Blocks the mirror stays behind the head, for chains that reorganise. Default 0. */
+  confirmations?: bigint;
+  /** Blocks per `eth_getLogs` call. Default 2000. */
+  chunkSize?: bigint;
+  /** Poll interval of `start()`. Default 250 ms. */
+  pollingIntervalMs?: number;
+  /**
+   * A head older than this counts as unknown, so `staleness()` is Infinity when the follow
+   * loop stopped or the chain stopped answering. Default 5000 ms.
+   */
+  maxHeadAgeMs?: number;
+}
+
+const ACTIVE = 1;
+const REVOKED = 2;
+
+/**
+ * Follows ConsentRegistry events into PostgreSQL (migration 004-consent) and keeps the
+ * active grants in memory for the decision engine. The logs are the only source: `rebuild()`
+ * drops the mirrored rows and replays them. Several processes may share one database: each
+ * sync holds the registry's row lock, and a process that finds the row moved by another
+ * reloads its memory from the tables before applying more logs.
+ *
+ * @example
+ * const mirror = new ChainMirror({ pool, client, registry, fromBlock });
+ * await mirror.sync();
+ * if (mirror.staleness() > bound) throw unavailable();
+ */
+export class ChainMirror implements ConsentState {
+  readonly #p: Required<ChainMirrorParameters>;
+  readonly #registry: Buffer;
+  #memBlock = -1n;
+  #pairs = new Map<string, Map<Hex, GrantTerms>>();
+  #pairOf = new Map<Hex, string>();
+  #head: bigint | undefined;
+  #headAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  /** The last error of the follow loop, if its last round failed. */
+  lastError: unknown;
+
+  constructor(params: ChainMirrorParameters) {
+    this.#p = {
+      confirmations: 0n,
+      chunkSize: 2000n,
+      pollingIntervalMs: 250,
+      maxHeadAgeMs: 5000,
+      ...params,
+    };
+    this.#registry = bytes(params.registry);
+  }
+
+  /** The last block whose logs are applied in memory (-1 before the first sync). */
+  get seenBlock(): bigint {
+    return this.#memBlock;
+  }
+
+  /**
+   * Blocks between the chain head and the mirrored state: Infinity when the head is unknown
+   * or older than `maxHeadAgeMs` (chain unreachable, loop stopped). Callers fail closed above
+   * their bound.
+   */
+  staleness(): number {
+    if (this.#head === undefined || this.#memBlock < 0n) return Number.POSITIVE_INFINITY;
+    if (Date.now() - this.#headAt > this.#p.maxHeadAgeMs) return Number.POSITIVE_INFINITY;
+    const behind = this.#head - this.#memBlock;
+    return behind > 0n ? Number(behind) : 0;
+  }
+
+  activeGrants(patient: string, actor: string): Iterable<GrantTerms> {
+    return this.#pairs.get(pairKey(patient, actor))?.values() ?? [];
+  }
+
+  /** Applies every log up to the head (minus confirmations); returns the block reached. */
+  async sync(): Promise<bigint> {
+    const head = await this.#p.client.getBlockNumber({ cacheTime: 0 });
+    this.#head = head;
+    this.#headAt = Date.now();
+    const target = head - this.#p.confirmations;
+    for (;;) {
+      const reached = await this.#step(target);
+      if (reached >= target) return reached;
+    }
+  }
+
+  /** Polls `sync()` until `stop()`; errors are kept in `lastError` and staleness grows. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const round = async () => {
+      try {
+        await this.sync();
+        this.lastError = undefined;
+      } catch (err) {
+        this.lastError = err;
+      }
+      if (this.#running) this.#timer = setTimeout(round, this.#p.pollingIntervalMs);
+    };
+    void round();
+  }
+
+  stop(): void {
+    this.#running = false;
+    clearTimeout(this.#timer);
+  }
+
+  /** Drops this registry's mirrored rows and replays its logs from `fromBlock`. */
+  async rebuild(): Promise<bigint> {
+    const client = await this.#p.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const table of [
+        'consent_mirror',
+        'consent_grant',
+        'consent_patient_account',
+        'consent_delegate',
+      ]) {
+        await client.query(`DELETE FROM ${table} WHERE registry = $1`, [this.#registry]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    } finally {
+      client.release();
+    }
+    this.#memBlock = -1n;
+    return this.sync();
+  }
+
+  async #step(target: bigint): Promise<bigint> {
+    const db = await this.#p.pool.connect();
+    try {
+      await db.query('BEGIN');
+      await db.query(
+        'INSERT INTO consent_mirror (registry, last_block) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [this.#registry, (this.#p.fromBlock - 1n).toString()],
+      );
+      const { rows } = await db.query<{ last_block: string }>(
+        'SELECT last_block FROM consent_mirror WHERE registry = $1 FOR UPDATE',
+        [this.#registry],
+      );
+      const last = BigInt(rows[0]?.last_block ?? '-1');
+      if (last !== this.#memBlock) await this.#load(db, last);
+      if (last >= target) {
+        await db.query('COMMIT');
+        return last;
+      }
+      const to = last + this.#p.chunkSize < target ? last + this.#p.chunkSize : target;
+      const logs = await this.#p.client.getContractEvents({
+        address: this.#p.registry,
+        abi: consentRegistryAbi,
+        fromBlock: last + 1n,
+        toBlock: to,
+        strict: true,
+      });
+      this.#memBlock = -1n; // memory is only trusted again once this round commits
+      for (const log of logs) await this.#apply(db, log);
+      await db.query('UPDATE consent_mirror SET last_block = $2 WHERE registry = $1', [
+        this.#registry,
+        to.toString(),
+      ]);
+      await db.query('COMMIT');
+      this.#memBlock = to;
+      return to;
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      db.release();
+    }
+  }
+
+  async #load(db: pg.PoolClient, block: bigint): Promise<void> {
+    this.#pairs = new Map();
+    this.#pairOf = new Map();
+    const { rows } = await db.query<GrantRow>(
+      'SELECT * FROM consent_grant WHERE registry = $1 AND status = $2',
+      [this.#registry, ACTIVE],
+    );
+    for (const row of rows) this.#remember(hex(row.grant_id), fromRow(row));
+    this.#memBlock = block;
+  }
+
+  async #apply(db: pg.PoolClient, log: RegistryLog): Promise<void> {
+    const r = this.#registry;
+    switch (log.eventName) {
+      case 'GrantCreated':
+      case 'GrantUpdated': {
+        const { grantId, terms } = log.args;
+        const t = terms as GrantTerms;
+        await db.query(
+          `INSERT INTO consent_grant (registry, grant_id, patient, actor, classes, actions,
+             purposes, valid_from, valid_until, effect, consent_version, status, block_number)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (registry, grant_id) DO UPDATE SET patient = $3, actor = $4,
+             classes = $5, actions = $6, purposes = $7, valid_from = $8, valid_until = $9,
+             effect = $10, consent_version = $11, status = $12, block_number = $13`,
+          [
+            r,
+            bytes(grantId),
+            bytes(t.patient),
+            bytes(t.actor),
+            t.classes.toString(),
+            t.actions,
+            t.purposes,
+            t.validFrom.toString(),
+            t.validUntil.toString(),
+            t.effect,
+            bytes(t.consentVersion),
+            ACTIVE,
+            log.blockNumber.toString(),
+          ],
+        );
+        this.#forget(grantId);
+        this.#remember(grantId, { ...t });
+        return;
+      }
+      case 'GrantRevoked':
+        await db.query(
+          'UPDATE consent_grant SET status = $3, block_number = $4 WHERE registry = $1 AND grant_id = $2',
+          [r, bytes(log.args.grantId), REVOKED, log.blockNumber.toString()],
+        );
+        this.#forget(log.args.grantId);
+        return;
+      case 'PatientAccountBound':
+      case 'PatientAccountTransferred':
+        await db.query(
+          `INSERT INTO consent_patient_account (registry, patient, account) VALUES ($1, $2, $3)
+           ON CONFLICT (registry, patient) DO UPDATE SET account = $3`,
+          [r, bytes(log.args.patient), bytes(log.args.account)],
+        );
+        return;
+      case 'DelegateChanged':
+        await db.query(
+          log.args.allowed
+            ? 'INSERT INTO consent_delegate VALUES ($1, $2, $3) ON CONFLICT DO NOTHING'
+            : 'DELETE FROM consent_delegate WHERE registry = $1 AND patient = $2 AND delegate = $3',
+          [r, bytes(log.args.patient), bytes(log.args.delegate)],
+        );
+        return;
+      case 'CustodianGrantsDisabled':
+        await db.query(
+          'UPDATE consent_mirror SET custodian_grants_allowed = false WHERE registry = $1',
+          [r],
+        );
+        return;
+      default:
+        // Role events (AccessControl) do not change consent decisions.
+        return;
+    }
+  }
+
+  #remember(grantId: Hex, terms: GrantTerms): void {
+    const key = pairKey(terms.patient, terms.actor);
+    let pair = this.#pairs.get(key);
+    if (!pair) {
+      pair = new Map();
+      this.#pairs.set(key, pair);
+    }
+    pair.set(grantId.toLowerCase() as Hex, terms);
+    this.#pairOf.set(grantId.toLowerCase() as Hex, key);
+  }
+
+  #forget(grantId: Hex): void {
+    const id = grantId.toLowerCase() as Hex;
+    const key = this.#pairOf.get(id);
+    if (key === undefined) return;
+    this.#pairs.get(key)?.delete(id);
+    this.#pairOf.delete(id);
+  }
+}
+
+type RegistryLog = GetContractEventsReturnType<
+  typeof consentRegistryAbi,
+  undefined,
+  true,
+  bigint,
+  bigint
+>[number];
+
+interface GrantRow {
+  grant_id: Buffer;
+  patient: Buffer;
+  actor: Buffer;
+  classes: string;
+  actions: number;
+  purposes: string;
+  valid_from: string;
+  valid_until: string;
+  effect: number;
+  consent_version: Buffer;
+}
+
+function fromRow(row: GrantRow): GrantTerms {
+  return {
+    patient: hex(row.patient),
+    actor: hex(row.actor),
+    classes: BigInt(row.classes),
+    actions: row.actions,
+    purposes: Number(row.purposes),
+    validFrom: BigInt(row.valid_from),
+    validUntil: BigInt(row.valid_until),
+    effect: row.effect,
+    consentVersion: hex(row.consent_version),
+  };
+}
+
+function pairKey(patient: string, actor: string): string {
+  return `${patient.toLowerCase()}:${actor.toLowerCase()}`;
+}
+
+function bytes(value: Hex): Buffer {
+  return Buffer.from(value.slice(2), 'hex');
+}
+
+function hex(value: Buffer): Hex {
+  return `0x${value.toString('hex')}`;
+}
