@@ -7,7 +7,7 @@ import type { GrantTerms } from './grant-terms.js';
 export interface ChainMirrorParameters {
   pool: pg.Pool;
   /** Any viem client with public actions (a LedgerClient works). */
-  client: Pick<PublicClient, 'getBlockNumber' | 'getContractEvents'>;
+  client: Pick<PublicClient, 'getBlock' | 'getBlockNumber' | 'getContractEvents'>;
   registry: Address;
   /** The registry's deployment block: logs are read from here on a fresh database. */
   fromBlock: bigint;
@@ -122,14 +122,7 @@ export class ChainMirror implements ConsentState {
     const client = await this.#p.pool.connect();
     try {
       await client.query('BEGIN');
-      for (const table of [
-        'consent_mirror',
-        'consent_grant',
-        'consent_patient_account',
-        'consent_delegate',
-      ]) {
-        await client.query(`DELETE FROM ${table} WHERE registry = $1`, [this.#registry]);
-      }
+      await this.#wipe(client);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK');
@@ -141,6 +134,27 @@ export class ChainMirror implements ConsentState {
     return this.sync();
   }
 
+  async #wipe(db: pg.PoolClient): Promise<void> {
+    for (const table of [
+      'consent_mirror',
+      'consent_grant',
+      'consent_patient_account',
+      'consent_delegate',
+    ]) {
+      await db.query(`DELETE FROM ${table} WHERE registry = $1`, [this.#registry]);
+    }
+  }
+
+  /** Whether the block the mirror stopped at is still the chain's block at that height. */
+  async #onChain(block: bigint, hash: Buffer | null): Promise<boolean> {
+    if (hash === null) return true;
+    const current = await this.#p.client.getBlock({ blockNumber: block }).catch((err) => {
+      if ((err as Error).name === 'BlockNotFoundError') return undefined;
+      throw err;
+    });
+    return current?.hash === hex(hash);
+  }
+
   async #step(target: bigint): Promise<bigint> {
     const db = await this.#p.pool.connect();
     try {
@@ -149,10 +163,28 @@ export class ChainMirror implements ConsentState {
         'INSERT INTO consent_mirror (registry, last_block) VALUES ($1, $2) ON CONFLICT DO NOTHING',
         [this.#registry, (this.#p.fromBlock - 1n).toString()],
       );
-      const { rows } = await db.query<{ last_block: string }>(
-        'SELECT last_block FROM consent_mirror WHERE registry = $1 FOR UPDATE',
+      const select =
+        'SELECT last_block, last_block_hash FROM consent_mirror WHERE registry = $1 FOR UPDATE';
+      let { rows } = await db.query<{ last_block: string; last_block_hash: Buffer | null }>(
+        select,
         [this.#registry],
       );
+      if (
+        !(await this.#onChain(
+          BigInt(rows[0]?.last_block ?? '-1'),
+          rows[0]?.last_block_hash ?? null,
+        ))
+      ) {
+        // The chain no longer has the block we stopped at (a reorganisation deeper than
+        // `confirmations`, or a chain reset): the logs we applied may be gone, so replay all.
+        await this.#wipe(db);
+        await db.query('INSERT INTO consent_mirror (registry, last_block) VALUES ($1, $2)', [
+          this.#registry,
+          (this.#p.fromBlock - 1n).toString(),
+        ]);
+        ({ rows } = await db.query(select, [this.#registry]));
+        this.#memBlock = -2n;
+      }
       const last = BigInt(rows[0]?.last_block ?? '-1');
       if (last !== this.#memBlock) await this.#load(db, last);
       if (last >= target) {
@@ -167,12 +199,13 @@ export class ChainMirror implements ConsentState {
         toBlock: to,
         strict: true,
       });
+      const reached = await this.#p.client.getBlock({ blockNumber: to });
       this.#memBlock = -1n; // memory is only trusted again once this round commits
       for (const log of logs) await this.#apply(db, log);
-      await db.query('UPDATE consent_mirror SET last_block = $2 WHERE registry = $1', [
-        this.#registry,
-        to.toString(),
-      ]);
+      await db.query(
+        'UPDATE consent_mirror SET last_block = $2, last_block_hash = $3 WHERE registry = $1',
+        [this.#registry, to.toString(), bytes(reached.hash)],
+      );
       await db.query('COMMIT');
       this.#memBlock = to;
       return to;

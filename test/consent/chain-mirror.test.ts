@@ -11,7 +11,7 @@ import { consentRegistryAbi } from '../../src/ledger/abi/consent-registry.js';
 import { ANVIL_DEV_PRIVATE_KEYS } from '../../src/ledger/anvil.js';
 import { ANY_ACTOR, Decision } from '../../src/ledger/consent-encoding.js';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/ledger-client.js';
-import { startTestChain, type TestChain } from '../support/test-chain.js';
+import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const key = (): Hex => `0x${randomBytes(32).toString('hex')}`;
@@ -249,5 +249,94 @@ describe('chain mirror and decision engine against the ConsentRegistry on anvil'
     const rebuilt = newMirror({ chunkSize: 7n });
     await rebuilt.rebuild();
     expect(requests.map((r) => decide(rebuilt, r))).toEqual(onChain);
+  });
+
+  it('follows the chain on its own: a revocation stops permitting within a poll', async () => {
+    const patient = key();
+    const actor = key();
+    const grantId = key();
+    const mirror = newMirror({ pollingIntervalMs: 20 });
+    mirror.start();
+    const request = { patientKey: patient, actorKey: actor, classBit: 0, action: 0, purpose: 0 };
+    const decision = () => decide(mirror, { ...request, time: 10n });
+    await write('grant', [
+      grantId,
+      {
+        patient,
+        actor: ANY_ACTOR,
+        classes: 1n,
+        actions: 1,
+        purposes: 1,
+        validFrom: 0n,
+        validUntil: 0n,
+        effect: 0,
+        consentVersion: key(),
+      },
+    ]);
+    await waitFor('the grant', async () => decision() === Decision.Permit, 5000);
+    await write('revoke', [grantId]);
+    const revokedAt = Date.now();
+    await waitFor('the revocation', async () => decision() === Decision.NotApplicable, 5000);
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    mirror.stop();
+  });
+
+  it('fails closed when the chain does not answer', async () => {
+    const mirror = newMirror({
+      client: await createLedgerClient({
+        rpcUrl: 'http://127.0.0.1:9',
+        privateKey: chain.operatorKey,
+        chainId: 31337,
+      }),
+      pollingIntervalMs: 20,
+    });
+    await expect(mirror.sync()).rejects.toThrow();
+    mirror.start();
+    await waitFor('a failed round', async () => mirror.lastError !== undefined, 5000);
+    mirror.stop();
+    expect(mirror.staleness()).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  // Last: it rewinds the chain under the other tests' grants.
+  it('replays from the logs when the block it stopped at is gone (reorganisation, reset)', async () => {
+    const patient = key();
+    const grantId = key();
+    const mirror = newMirror();
+    await mirror.sync();
+    const snapshot = await chain.rpc('evm_snapshot');
+    await write('grant', [
+      grantId,
+      {
+        patient,
+        actor: ANY_ACTOR,
+        classes: 1n,
+        actions: 1,
+        purposes: 1,
+        validFrom: 0n,
+        validUntil: 0n,
+        effect: 0,
+        consentVersion: key(),
+      },
+    ]);
+    await chain.rpc('evm_mine');
+    await mirror.sync();
+    const request = {
+      patientKey: patient,
+      actorKey: ANY_ACTOR,
+      classBit: 0,
+      action: 0,
+      purpose: 0,
+    };
+    expect(decide(mirror, { ...request, time: 1n })).toBe(Decision.Permit);
+    await chain.rpc('evm_revert', [snapshot]);
+    // Another history of the same height: the old blocks' hashes are gone.
+    await chain.rpc('anvil_mine', ['0x3']);
+    await mirror.sync();
+    expect(decide(mirror, { ...request, time: 1n })).toBe(Decision.NotApplicable);
+    const rows = await pool.query(
+      'SELECT count(*)::int AS n FROM consent_grant WHERE grant_id = $1',
+      [Buffer.from(grantId.slice(2), 'hex')],
+    );
+    expect(rows.rows[0].n).toBe(0);
   });
 });

@@ -3,10 +3,12 @@
  * Everything here can be dropped and rebuilt from the chain's logs alone.
  */
 export const sql = `
--- One row per registry followed: the last block whose logs are applied.
+-- One row per registry followed: the last block whose logs are applied, and its hash, so a
+-- reorganisation or a reset chain is noticed and the state replayed.
 CREATE TABLE consent_mirror (
   registry                 bytea   PRIMARY KEY,
   last_block               bigint  NOT NULL,
+  last_block_hash          bytea,
   custodian_grants_allowed boolean NOT NULL DEFAULT true
 );
 
