@@ -1,5 +1,11 @@
 import type pg from 'pg';
-import type { Address, GetContractEventsReturnType, Hex, PublicClient } from 'viem';
+import {
+  type Address,
+  BlockNotFoundError,
+  type GetContractEventsReturnType,
+  type Hex,
+  type PublicClient,
+} from 'viem';
 import { consentRegistryAbi } from '../ledger/abi/consent-registry.js';
 import type { ConsentState } from './decision-engine.js';
 import type { GrantTerms } from './grant-terms.js';
@@ -149,7 +155,7 @@ export class ChainMirror implements ConsentState {
   async #onChain(block: bigint, hash: Buffer | null): Promise<boolean> {
     if (hash === null) return true;
     const current = await this.#p.client.getBlock({ blockNumber: block }).catch((err) => {
-      if ((err as Error).name === 'BlockNotFoundError') return undefined;
+      if (err instanceof BlockNotFoundError) return undefined;
       throw err;
     });
     return current?.hash === hex(hash);
