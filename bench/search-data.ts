@@ -65,7 +65,11 @@ export async function insertPatients(pool: pg.Pool): Promise<void> {
            ((content->>'birthDate')::date + 1)::timestamp AT TIME ZONE 'UTC' FROM src`);
 }
 
-/** Observations obs-from .. obs-(to-1): patient i % 10,000, a cycling LOINC code, one per 137 s since 2020. */
+/**
+ * Observations obs-from .. obs-(to-1), one per 137 s since 2020, arriving in groups of
+ * 10 per patient (an encounter's worth, as EHR feeds deliver them): observation i
+ * belongs to patient (i / 10) % 10,000 and the code cycles within each group.
+ */
 export async function insertObservations(pool: pg.Pool, from: number, to: number): Promise<void> {
   const codes = BENCH_CODES.map(([c]) => c);
   const displays = BENCH_CODES.map(([, d]) => d);
@@ -74,9 +78,9 @@ export async function insertObservations(pool: pg.Pool, from: number, to: number
     const end = Math.min(start + chunk, to);
     await pool.query(
       `WITH src AS (
-        SELECT i, 'obs-' || i AS id, 'pat-' || (i % ${PATIENTS}) AS patient,
+        SELECT i, 'obs-' || i AS id, 'pat-' || ((i / 10) % ${PATIENTS}) AS patient,
                $1::text[] AS codes, $2::text[] AS displays,
-               1 + (i / ${PATIENTS}) % ${codes.length} AS ci,
+               1 + (i + i / ${PATIENTS * 10}) % ${codes.length} AS ci,
                timestamptz '2020-01-01T00:00:00Z' + i * interval '137 seconds' AS effective,
                60 + i % 140 AS value
         FROM generate_series($3::int, $4::int - 1) AS i

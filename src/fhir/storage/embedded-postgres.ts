@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface EmbeddedPostgresHandle {
@@ -34,7 +35,12 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     // PostgreSQL refuses to run as root; the package then runs it as a dedicated user.
     createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `shared_buffers=${sharedBuffersMb()}MB`,
+    ],
     onLog: () => {},
     onError: () => {},
   });
@@ -44,6 +50,17 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * PostgreSQL's default 128 MB cache is far below a clinical data set: at a million
+ * Observations (4 GB) a patient search reads its pages from the OS (p50 ~20 ms
+ * instead of ~2 ms warm). A quarter of memory, between 128 MB and 2 GB, follows
+ * PostgreSQL's own tuning advice; a server on DATABASE_URL is tuned by its operator.
+ */
+function sharedBuffersMb(): number {
+  const quarter = Math.floor(os.totalmem() / 4 / 1024 / 1024);
+  return Math.min(Math.max(quarter, 128), 2048);
 }
 
 function freePort(): Promise<number> {
