@@ -8,6 +8,7 @@ import { readContract, writeContract } from 'viem/actions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenanceAnchorAbi } from '../../src/ledger/abi/provenance-anchor.js';
 import { type StartAnvilReturnType, startAnvil } from '../../src/ledger/anvil.js';
+import { createPatients, openRows } from '../support/anchoring.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -36,24 +37,6 @@ afterAll(async () => {
   await chain?.stop();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function createPatients(count: number, family: string): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    await server.api
-      .post('/Patient')
-      .set('Content-Type', 'application/fhir+json')
-      .send({ resourceType: 'Patient', name: [{ family: `${family}${i}` }] })
-      .expect(201);
-  }
-}
-
-async function openRows(): Promise<number> {
-  const { rows } = await db.query(
-    `SELECT count(*)::int AS n FROM anchor_outbox o LEFT JOIN anchor_batch b ON b.id = o.batch_id
-      WHERE b.anchored_at IS NULL`,
-  );
-  return rows[0].n;
-}
 
 /** Transaction hashes of the batches sent but not anchored yet. */
 async function sentOpenBatches(): Promise<Hash[]> {
@@ -92,7 +75,7 @@ describe('anchoring survives chain faults', () => {
   it('re-sends a transaction the node dropped', async () => {
     await chain.rpc('evm_setAutomine', [false]);
     try {
-      await createPatients(2, 'Dropped');
+      await createPatients(server, 2, 'Dropped');
       await waitFor('the anchor transactions to be sent', everyOpenBatchInMempool);
       for (const hash of await sentOpenBatches()) {
         await chain.rpc('anvil_dropTransaction', [hash]);
@@ -104,7 +87,7 @@ describe('anchoring survives chain faults', () => {
       await chain.rpc('evm_setAutomine', [true]);
     }
     await chain.rpc('evm_mine');
-    await waitFor('every version anchored', async () => (await openRows()) === 0);
+    await waitFor('every version anchored', async () => (await openRows(db)) === 0);
     await expectEachRootOnceOnChain();
   });
 
@@ -127,7 +110,7 @@ describe('anchoring survives chain faults', () => {
     let reverted: Hash[];
     await chain.rpc('evm_setAutomine', [false]);
     try {
-      await createPatients(2, 'Reverted');
+      await createPatients(server, 2, 'Reverted');
       await waitFor('the anchor transactions to be sent', everyOpenBatchInMempool);
       reverted = await sentOpenBatches();
       // Mined ahead of it (higher tip): the anchor transaction, simulated fine, reverts.
@@ -141,7 +124,7 @@ describe('anchoring survives chain faults', () => {
       const receipt = await chain.admin.getTransactionReceipt({ hash });
       expect(receipt.status).toBe('reverted');
     }
-    await waitFor('every version anchored', async () => (await openRows()) === 0);
+    await waitFor('every version anchored', async () => (await openRows(db)) === 0);
     const { rows } = await db.query<{ tx: string }>(
       `SELECT '0x' || encode(tx_hash, 'hex') AS tx FROM anchor_batch`,
     );
@@ -150,15 +133,15 @@ describe('anchoring survives chain faults', () => {
   });
 
   it('keeps accepting writes while the chain is down and anchors them once it is back', async () => {
-    await createPatients(1, 'BeforeOutage');
-    await waitFor('the first version anchored', async () => (await openRows()) === 0);
+    await createPatients(server, 1, 'BeforeOutage');
+    await waitFor('the first version anchored', async () => (await openRows(db)) === 0);
     await chain.stop(); // SIGTERM: anvil writes its state file
     const started = Date.now();
-    await createPatients(4, 'DuringOutage');
+    await createPatients(server, 4, 'DuringOutage');
     expect(Date.now() - started).toBeLessThan(10_000);
     const verifyDuringOutage = await server.api.get('/$ledger');
     expect(verifyDuringOutage.status).toBe(200);
-    expect(await openRows()).toBeGreaterThan(0);
+    expect(await openRows(db)).toBeGreaterThan(0);
     await waitFor('anchoring to have tried and failed while the chain is down', async () => {
       const { rows } = await db.query(
         'SELECT count(*)::int AS n FROM anchor_batch WHERE anchored_at IS NULL AND last_error IS NOT NULL',
@@ -169,7 +152,7 @@ describe('anchoring survives chain faults', () => {
     restarted = await startAnvil({ port: chain.port, stateFile });
     await waitFor(
       'the backlog anchored after the chain returned',
-      async () => (await openRows()) === 0,
+      async () => (await openRows(db)) === 0,
       60_000,
     );
     await expectEachRootOnceOnChain();

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { readContract } from 'viem/actions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenanceAnchorAbi } from '../../src/ledger/abi/provenance-anchor.js';
+import { createPatients, openRows } from '../support/anchoring.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -131,24 +132,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function createPatients(count: number, family: string): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    await server.api
-      .post('/Patient')
-      .set('Content-Type', 'application/fhir+json')
-      .send({ resourceType: 'Patient', name: [{ family: `${family}${i}` }] })
-      .expect(201);
-  }
-}
-
-async function openRows(): Promise<number> {
-  const { rows } = await db.query(
-    `SELECT count(*)::int AS n FROM anchor_outbox o LEFT JOIN anchor_batch b ON b.id = o.batch_id
-      WHERE b.anchored_at IS NULL`,
-  );
-  return rows[0].n;
-}
-
 async function expectEachRootOnceOnChain(): Promise<void> {
   const { rows } = await db.query<{ root: Buffer }>('SELECT root FROM anchor_batch');
   const roots = rows.map((r) => r.root.toString('hex'));
@@ -164,10 +147,10 @@ async function expectEachRootOnceOnChain(): Promise<void> {
 describe('anchoring through Redis with separate worker processes', () => {
   it('anchors what the API enqueues', async () => {
     startWorker();
-    await createPatients(5, 'Queued');
+    await createPatients(server, 5, 'Queued');
     await waitFor(
       'every version anchored by the worker',
-      async () => (await openRows()) === 0,
+      async () => (await openRows(db)) === 0,
       60_000,
     );
     await expectEachRootOnceOnChain();
@@ -176,14 +159,14 @@ describe('anchoring through Redis with separate worker processes', () => {
   it('keeps accepting writes while Redis is down and anchors everything once it is back', async () => {
     await stopRedis();
     const started = Date.now();
-    await createPatients(4, 'NoRedis');
+    await createPatients(server, 4, 'NoRedis');
     // Writes never wait on Redis (each is a few ms; generous bound for a slow machine).
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await openRows()).toBeGreaterThan(0);
+    expect(await openRows(db)).toBeGreaterThan(0);
     await startRedis();
     await waitFor(
       'the backlog anchored after Redis returned',
-      async () => (await openRows()) === 0,
+      async () => (await openRows(db)) === 0,
       60_000,
     );
     await expectEachRootOnceOnChain();
@@ -192,7 +175,7 @@ describe('anchoring through Redis with separate worker processes', () => {
   it('re-runs a batch whose worker was SIGKILLed after sending, without anchoring twice', async () => {
     await chain.rpc('evm_setAutomine', [false]);
     try {
-      await createPatients(2, 'Killed');
+      await createPatients(server, 2, 'Killed');
       await waitFor('the worker to send the anchor transaction', async () => {
         const { rows } = await db.query(
           'SELECT count(*)::int AS n FROM anchor_batch WHERE anchored_at IS NULL AND tx_hash IS NOT NULL',
@@ -204,11 +187,11 @@ describe('anchoring through Redis with separate worker processes', () => {
     } finally {
       await chain.rpc('evm_setAutomine', [true]);
     }
-    expect(await openRows()).toBeGreaterThan(0);
+    expect(await openRows(db)).toBeGreaterThan(0);
     startWorker();
     await waitFor(
       'the killed batch anchored by a new worker',
-      async () => (await openRows()) === 0,
+      async () => (await openRows(db)) === 0,
       60_000,
     );
     await expectEachRootOnceOnChain();
