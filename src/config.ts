@@ -18,6 +18,29 @@ export interface Config {
   auth: AuthConfig;
   /** Chain, queue and anchoring; unset = Provenance and outbox rows only, nothing anchored. */
   ledger?: LedgerConfig;
+  /** Consent enforcement and audit; in force whenever `ledger` is set (the grants live on its chain). */
+  consent: ConsentConfig;
+}
+
+export interface ConsentConfig {
+  /** The deployment's secret salt for on-chain commitments; created there on first start. */
+  saltFile: string;
+  /** The ConsentRegistry's deployment block: the mirror reads its logs from here. */
+  fromBlock: bigint;
+  /** Reads of patient data fail closed (503) when the mirror is more blocks than this behind the head. */
+  maxStalenessBlocks: number;
+  /** A chain head older than this counts as unknown (chain unreachable): fail closed. */
+  maxHeadAgeMs: number;
+  /** How often the mirror polls the chain for new blocks and ConsentRegistry events. */
+  pollIntervalMs: number;
+  /** Blocks the mirror stays behind the head, for chains that reorganise. */
+  confirmations: number;
+  /** Client ids of the record holder's own systems, permitted by policy without a grant (audited). */
+  custodianClients: string[];
+  /** Whether the server may write grants for patients itself (else only patient-signed grants are relayed). */
+  custodianGrants: boolean;
+  /** Audit events are written in batches: at most this long after the access. */
+  auditFlushMs: number;
 }
 
 export interface LedgerConfig {
@@ -96,7 +119,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     auth: loadAuthConfig(env),
     ledger: loadLedgerConfig(env),
+    consent: loadConsentConfig(env),
   };
+}
+
+function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
+  const dataDir = path.resolve(env.DATA_DIR ?? 'data');
+  const fromBlock = env.CONSENT_FROM_BLOCK || '0';
+  if (!/^\d{1,20}$/.test(fromBlock)) {
+    throw new ConfigError(`CONSENT_FROM_BLOCK must be a block number; got "${fromBlock}"`);
+  }
+  const custodians = (env.CONSENT_CUSTODIAN_CLIENTS ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  return {
+    saltFile: path.resolve(env.CONSENT_SALT_FILE || path.join(dataDir, 'consent', 'salt')),
+    fromBlock: BigInt(fromBlock),
+    maxStalenessBlocks: integer(env, 'CONSENT_MAX_STALENESS_BLOCKS', 2, 0, 1_000_000),
+    maxHeadAgeMs: integer(env, 'CONSENT_MAX_HEAD_AGE_MS', 5000, 100, 3_600_000),
+    pollIntervalMs: integer(env, 'CONSENT_POLL_MS', 100, 10, 60_000),
+    confirmations: integer(env, 'CONSENT_CONFIRMATIONS', 0, 0, 1000),
+    custodianClients: custodians,
+    custodianGrants: boolean(env, 'CONSENT_CUSTODIAN_GRANTS', true),
+    auditFlushMs: integer(env, 'AUDIT_FLUSH_MS', 200, 10, 60_000),
+  };
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false; got "${raw}"`);
 }
 
 function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { createAuth } from './auth/create-auth.js';
 import type { Config } from './config.js';
+import { type RunningConsent, startConsent } from './consent/start-consent.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { createHooks, type FhirHooks } from './fhir/hooks.js';
 import type { Services } from './fhir/interactions/types.js';
@@ -22,6 +23,8 @@ export interface RunningServer {
   services: Services;
   /** The chain, contracts and relay, when configured. */
   ledger?: RunningLedger;
+  /** Consent enforcement and audit: present whenever the ledger is. */
+  consent?: RunningConsent;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,7 @@ export async function startServer({
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
   const db = connectDatabase(config.databaseUrl ?? embedded!.url);
   let ledger: RunningLedger | undefined;
+  let consent: RunningConsent | undefined;
   try {
     const applied = await migrate(db.pool);
     if (applied.length) logger.info({ applied }, 'database migrated');
@@ -95,6 +99,7 @@ export async function startServer({
         logger,
       });
       services.ledger = ledger.operations;
+      consent = await startConsent({ config: config.consent, ledger, services, logger });
     }
     const server = await listen(app, config.port, config.host);
     const address = server.address() as import('node:net').AddressInfo;
@@ -103,17 +108,20 @@ export async function startServer({
       url: `http://${host}:${address.port}`,
       services,
       ledger,
+      consent,
       async close() {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await consent?.stop();
         await ledger?.stop();
         await db.close();
         await embedded?.stop();
       },
     };
   } catch (err) {
+    await consent?.stop().catch(() => {});
     await ledger?.stop().catch(() => {});
     await db.close().catch(() => {});
     await embedded?.stop().catch(() => {});

@@ -73,6 +73,19 @@ export interface FhirHooks {
   >;
   /** After COMMIT succeeded. Failures are logged, never undo the write. */
   afterCommit: Array<(versions: StoredVersion[], ctx: RequestContext) => Promise<void>>;
+  /**
+   * Once per HTTP request, after the response went out (any status, errors included):
+   * audit. Failures are logged and never reach the client.
+   */
+  afterRequest: Array<(ctx: RequestContext, outcome: RequestOutcome) => Promise<void>>;
+}
+
+/** What `afterRequest` listeners learn about the finished request. */
+export interface RequestOutcome {
+  status: number;
+  method: string;
+  interaction: InteractionName;
+  resourceType?: string;
 }
 
 /**
@@ -97,6 +110,7 @@ export function createHooks(): FhirHooks {
     beforeReturn: [],
     beforeCommit: [],
     afterCommit: [],
+    afterRequest: [],
   };
 }
 

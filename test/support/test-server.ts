@@ -85,6 +85,18 @@ export async function startTestServer(
       tokenLifetimeSeconds: 3600,
       jwksCacheSeconds: 600,
     },
+    // Consent is in force whenever a test gives a ledger; the harness client is the custodian.
+    consent: {
+      saltFile: path.join(dir, 'consent-salt'),
+      fromBlock: 0n,
+      maxStalenessBlocks: 2,
+      maxHeadAgeMs: 5000,
+      pollIntervalMs: 50,
+      confirmations: 0,
+      custodianClients: [HARNESS_CLIENT],
+      custodianGrants: true,
+      auditFlushMs: 50,
+    },
     ...overrides,
   };
   const server = await startServer({

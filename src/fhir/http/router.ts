@@ -53,24 +53,33 @@ export function fhirRouter({
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
     router[method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       const started = process.hrtime.bigint();
+      const fhirRequest = toFhirRequest(req, res, publicBaseUrl);
       res.on('finish', () => {
+        const outcome = {
+          status: res.statusCode,
+          method: route.method,
+          interaction: route.interaction,
+          resourceType: services.definitions.isResourceType(req.params.type as string)
+            ? (req.params.type as string)
+            : undefined,
+        };
         // Interaction and type only: ids and query strings can identify a patient.
         logger.info(
           {
             requestId: res.locals.requestId,
-            method: route.method,
-            interaction: route.interaction,
-            resourceType: services.definitions.isResourceType(req.params.type as string)
-              ? req.params.type
-              : undefined,
-            status: res.statusCode,
+            ...outcome,
             ms: Number(process.hrtime.bigint() - started) / 1e6,
           },
           'request',
         );
+        for (const listener of services.hooks.afterRequest) {
+          listener(fhirRequest.ctx, outcome).catch((err: unknown) =>
+            logger.error({ err, requestId: res.locals.requestId }, 'afterRequest hook failed'),
+          );
+        }
       });
       try {
-        send(req, res, await route.handler(toFhirRequest(req, res, publicBaseUrl), services));
+        send(req, res, await route.handler(fhirRequest, services));
       } catch (err) {
         next(err);
       }

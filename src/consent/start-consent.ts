@@ -1,0 +1,63 @@
+import type { ConsentConfig } from '../config.js';
+import type { Services } from '../fhir/interactions/types.js';
+import type { RunningLedger } from '../ledger/start-ledger.js';
+import type { Logger } from '../logger.js';
+import { startAudit } from './audit/start-audit.js';
+import { ChainMirror } from './chain-mirror.js';
+import { loadConsentSalt } from './consent-salt.js';
+import { registerEnforcement } from './enforcement/register-enforcement.js';
+import { registerConsentLifecycle } from './lifecycle/register-lifecycle.js';
+
+export interface StartConsentParameters {
+  config: ConsentConfig;
+  ledger: RunningLedger;
+  services: Services;
+  logger: Logger;
+}
+
+export interface RunningConsent {
+  mirror: ChainMirror;
+  stop(): Promise<void>;
+}
+
+/**
+ * Consent for a server with a chain: the salt, the chain mirror (synced once before the
+ * first request, then followed), the enforcement hooks on every read path, the Consent
+ * lifecycle (FHIR Consent <-> grants on chain) and the audit of every decision.
+ */
+export async function startConsent(params: StartConsentParameters): Promise<RunningConsent> {
+  const { config, ledger, services, logger } = params;
+  const salt = await loadConsentSalt(config.saltFile);
+  const mirror = new ChainMirror({
+    pool: services.db.pool,
+    client: ledger.client,
+    registry: ledger.consentRegistry,
+    fromBlock: config.fromBlock,
+    confirmations: BigInt(config.confirmations),
+    pollingIntervalMs: config.pollIntervalMs,
+    maxHeadAgeMs: config.maxHeadAgeMs,
+  });
+  await mirror.sync();
+  mirror.start();
+  const context = { config, ledger, services, logger, salt, mirror };
+  const audit = startAudit(context);
+  registerEnforcement(context);
+  registerConsentLifecycle(context);
+  return {
+    mirror,
+    async stop() {
+      mirror.stop();
+      await audit.stop();
+    },
+  };
+}
+
+/** What the parts of consent get from `startConsent`. */
+export interface ConsentContext {
+  config: ConsentConfig;
+  ledger: RunningLedger;
+  services: Services;
+  logger: Logger;
+  salt: `0x${string}`;
+  mirror: ChainMirror;
+}
