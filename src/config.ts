@@ -129,7 +129,8 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
   if (!/^\d{1,20}$/.test(fromBlock)) {
     throw new ConfigError(`CONSENT_FROM_BLOCK must be a block number; got "${fromBlock}"`);
   }
-  const custodians = (env.CONSENT_CUSTODIAN_CLIENTS ?? '')
+  // Unset: the operator's own `fhir-ledger token` client, so the quick start works; set empty: none.
+  const custodians = (env.CONSENT_CUSTODIAN_CLIENTS ?? 'local-cli')
     .split(',')
     .map((c) => c.trim())
     .filter(Boolean);
