@@ -50,3 +50,16 @@ export function patientCompartment(
 export function isCompartmentType(resourceType: string): boolean {
   return (compartmentParams.get(resourceType)?.length ?? 0) > 0;
 }
+
+/** The patients (`Patient/<id>`) whose compartment holds the resource, per the official definition. */
+export function compartmentPatients(resource: Resource, params: ParamResolver): string[] {
+  if (resource.resourceType === 'Patient') return resource.id ? [`Patient/${resource.id}`] : [];
+  const codes = compartmentParams.get(resource.resourceType) ?? [];
+  if (codes.length === 0) return [];
+  const { targetType, targetId } = rowsFor(resource, params, codes).reference;
+  const patients = new Set<string>();
+  for (let i = 0; i < targetId.length; i++) {
+    if (targetType[i] === 'Patient' && targetId[i]) patients.add(`Patient/${targetId[i]}`);
+  }
+  return [...patients];
+}

@@ -2,7 +2,7 @@ import type { ConsentConfig } from '../config.js';
 import type { Services } from '../fhir/interactions/types.js';
 import type { RunningLedger } from '../ledger/start-ledger.js';
 import type { Logger } from '../logger.js';
-import { startAudit } from './audit/start-audit.js';
+import { type RunningAudit, startAudit } from './audit/start-audit.js';
 import { ChainMirror } from './chain-mirror.js';
 import { loadConsentSalt } from './consent-salt.js';
 import { registerEnforcement } from './enforcement/register-enforcement.js';
@@ -17,6 +17,8 @@ export interface StartConsentParameters {
 
 export interface RunningConsent {
   mirror: ChainMirror;
+  /** The AuditEvent writer (its counters serve tests and the benchmark). */
+  audit: RunningAudit;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   registerConsentLifecycle(context);
   return {
     mirror,
+    audit,
     async stop() {
       mirror.stop();
       await audit.stop();

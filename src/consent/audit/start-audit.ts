@@ -1,6 +1,99 @@
+import type { Resource } from 'fhir/r4.js';
+import { compartmentPatients } from '../../auth/patient-compartment.js';
+import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
+import { type AccessDecision, peekAccessRecord } from '../access-record.js';
 import type { ConsentContext } from '../start-consent.js';
+import { AuditWriter } from './audit-writer.js';
+import { balpAuditEvents } from './balp-audit-events.js';
 
-/** STUB (issue 7, audit): writes an AuditEvent for every access decision. */
-export function startAudit(_context: ConsentContext): { stop(): Promise<void> } {
-  return { stop: async () => {} };
+export interface RunningAudit {
+  writer: AuditWriter;
+  stop(): Promise<void>;
+}
+
+/** Interactions whose refusal is audited even when no patient was known yet (e.g. 503 fail-closed). */
+const READS = new Set<InteractionName>([
+  'read',
+  'vread',
+  'search-type',
+  'search-system',
+  'history-instance',
+  'history-type',
+  'history-system',
+  'batch',
+  'transaction',
+]);
+
+/**
+ * The audit of every access decision: after each HTTP request, one BALP AuditEvent per patient
+ * enforcement decided on (permit or deny), and one for a read refused before any patient was
+ * known (403, 503); written in batches by an AuditWriter. Requests without decisions (metadata,
+ * writes, data outside any patient compartment) are not audited here: their writes carry a
+ * Provenance. The writer's own writes are not HTTP requests, so they are never audited.
+ */
+export function startAudit(context: ConsentContext): RunningAudit {
+  const { services, ledger, logger, config } = context;
+  const writer = new AuditWriter({ store: services.store, logger, flushMs: config.auditFlushMs });
+  const returned = new WeakMap<RequestContext, Resource[]>();
+  const server = {
+    name: 'fhir-ledger',
+    chainId: ledger.chainId,
+    consentRegistry: ledger.consentRegistry,
+  };
+
+  services.hooks.beforeReturn.push(async (resource, ctx) => {
+    const list = returned.get(ctx);
+    if (list) list.push(resource);
+    else returned.set(ctx, [resource]);
+    return resource;
+  });
+
+  services.hooks.afterRequest.push(async (ctx, outcome) => {
+    const record = peekAccessRecord(ctx);
+    const decisionsByPatient = groupByPatient(record?.decisions.values() ?? []);
+    if (decisionsByPatient.size === 0) {
+      if (!refused(outcome)) return;
+      decisionsByPatient.set('', []);
+    }
+    const returnedByPatient = new Map<string, string[]>();
+    if (outcome.status < 400) {
+      for (const resource of returned.get(ctx) ?? []) {
+        const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
+        record?.returned.push(ref);
+        for (const patient of compartmentPatients(resource, services.params)) {
+          const refs = returnedByPatient.get(patient);
+          if (refs) refs.push(ref);
+          else returnedByPatient.set(patient, [ref]);
+        }
+      }
+    }
+    writer.add(
+      balpAuditEvents({
+        requestId: ctx.requestId,
+        principal: ctx.principal,
+        outcome,
+        operations: record?.operations ?? [],
+        decisionsByPatient,
+        returnedByPatient,
+        recorded: new Date().toISOString(),
+        server,
+      }),
+    );
+  });
+
+  return { writer, stop: () => writer.stop() };
+}
+
+function refused(outcome: RequestOutcome): boolean {
+  return (outcome.status === 403 || outcome.status === 503) && READS.has(outcome.interaction);
+}
+
+function groupByPatient(decisions: Iterable<AccessDecision>): Map<string, AccessDecision[]> {
+  const byPatient = new Map<string, AccessDecision[]>();
+  for (const decision of decisions) {
+    const list = byPatient.get(decision.patient);
+    if (list) list.push(decision);
+    else byPatient.set(decision.patient, [decision]);
+  }
+  return byPatient;
 }
