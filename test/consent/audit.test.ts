@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { AuditEvent, Bundle, Observation, Parameters, Patient, Resource } from 'fhir/r4.js';
 import pg from 'pg';
@@ -294,6 +297,51 @@ describe('AuditEvent for every access decision', () => {
         [`"value": "${requestId}"`],
       );
       expect(rows[0].n).toBe(0);
+    }
+  });
+
+  it('writes what is still buffered when the server stops', async () => {
+    const slow = await startTestServer(
+      {
+        ledger: chain.ledgerConfig(),
+        consent: {
+          saltFile: path.join(await mkdtemp(path.join(tmpdir(), 'audit-salt-')), 'salt'),
+          fromBlock: 0n,
+          maxStalenessBlocks: 2,
+          maxHeadAgeMs: 5000,
+          pollIntervalMs: 50,
+          confirmations: 0,
+          custodianClients: ['test-harness'],
+          custodianGrants: true,
+          auditFlushMs: 60_000,
+        },
+      },
+      registerDecisions,
+    );
+    const client = new pg.Client({ connectionString: slow.databaseUrl });
+    await client.connect();
+    try {
+      const patient = await slow.api
+        .post('/Patient')
+        .set('Content-Type', JSON_TYPE)
+        .send({ resourceType: 'Patient', name: [{ family: 'Shutdown' }] })
+        .expect(201);
+      await slow.api.get(`/Patient/${patient.body.id}`).expect(200);
+      const writer = slow.consent!.audit.writer;
+      await waitFor('the AuditEvent buffered', async () => writer.pending === 1);
+      const count = async () =>
+        (
+          await client.query(
+            "SELECT count(*)::int AS n FROM resource_current WHERE resource_type = 'AuditEvent'",
+          )
+        ).rows[0].n;
+      expect(await count()).toBe(0);
+      await slow.consent!.audit.stop();
+      expect(await count()).toBe(1);
+      expect(writer.pending).toBe(0);
+    } finally {
+      await client.end();
+      await slow.close();
     }
   });
 });
