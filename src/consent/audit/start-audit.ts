@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { compartmentPatients } from '../../auth/patient-compartment.js';
 import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
 import { type AccessDecision, peekAccessRecord } from '../access-record.js';
+import { UNIDENTIFIED_PATIENT } from '../enforcement/register-enforcement.js';
 import type { ConsentContext } from '../start-consent.js';
 import { AuditWriter } from './audit-writer.js';
 import { balpAuditEvents } from './balp-audit-events.js';
@@ -59,8 +60,8 @@ export function startAudit(context: ConsentContext): RunningAudit {
     if (outcome.status < 400) {
       for (const resource of returned.get(ctx) ?? []) {
         const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
-        record?.returned.push(ref);
-        for (const patient of compartmentPatients(resource, services.params)) {
+        for (const id of compartmentPatients(resource, services.params)?.ids ?? []) {
+          const patient = `Patient/${id}`;
           const refs = returnedByPatient.get(patient);
           if (refs) refs.push(ref);
           else returnedByPatient.set(patient, [ref]);
@@ -88,12 +89,14 @@ function refused(outcome: RequestOutcome): boolean {
   return (outcome.status === 403 || outcome.status === 503) && READS.has(outcome.interaction);
 }
 
+/** Decisions by patient; those for no patient we can name (refusals first) under ''. */
 function groupByPatient(decisions: Iterable<AccessDecision>): Map<string, AccessDecision[]> {
   const byPatient = new Map<string, AccessDecision[]>();
   for (const decision of decisions) {
-    const list = byPatient.get(decision.patient);
+    const patient = decision.patient === UNIDENTIFIED_PATIENT ? '' : decision.patient;
+    const list = byPatient.get(patient);
     if (list) list.push(decision);
-    else byPatient.set(decision.patient, [decision]);
+    else byPatient.set(patient, [decision]);
   }
   return byPatient;
 }
