@@ -124,7 +124,7 @@ describe('AuditEvents of real consent decisions', () => {
     expect(patientIn(event!)).toBe(`Patient/${id.b}`);
     expect(returnedIn(event!)).toEqual([`Observation/${id.obsB}`]);
     expect(detail(event!, 'basis')).toEqual(['no-grant']);
-    expect(detail(event!, 'permitted')).toEqual(['false']);
+    expect(event!.entity?.find((e) => e.role?.code === '13')?.description).toMatch(/^deny /);
     expect(user(event!)?.policy).toBeUndefined();
   });
 

@@ -139,7 +139,8 @@ describe('AuditEvent for every access decision', () => {
     const block = BigInt(detail(event!, 'block')[0]!);
     expect(block).toBeGreaterThan(0n);
     expect(block).toBeLessThanOrEqual(server.consent!.mirror.seenBlock);
-    expect(detail(event!, 'consentRegistry')).toEqual([chain.consentRegistry]);
+    const decision = event!.entity?.find((e) => e.role?.code === '13');
+    expect(decision?.what?.identifier?.value).toBe(`eip155:31337:${chain.consentRegistry}`);
   });
 
   it('audits a search with one AuditEvent per patient touched, each with the query and its own results', async () => {
@@ -262,7 +263,7 @@ describe('AuditEvent for every access decision', () => {
     }
   });
 
-  it('writes what is still buffered when the server stops', async () => {
+  it('refuses reads while the audit is too far behind, and writes what is buffered when the server stops', async () => {
     const slow = await startTestServer(
       {
         ledger: chain.ledgerConfig(),
@@ -276,6 +277,7 @@ describe('AuditEvent for every access decision', () => {
           custodianClients: ['test-harness'],
           custodianGrants: true,
           auditFlushMs: 60_000,
+          auditMaxPending: 1,
         },
       },
       registerRefusal,
@@ -298,6 +300,10 @@ describe('AuditEvent for every access decision', () => {
           )
         ).rows[0].n;
       expect(await count()).toBe(0);
+      // The audit is as far behind as allowed: reads are refused until it catches up.
+      const refused = await slow.api.get(`/Patient/${patient.body.id}`).expect(503);
+      expect(refused.body.issue[0].diagnostics).toContain('audit');
+      expect(writer.pending).toBe(1);
       await slow.consent!.audit.stop();
       expect(await count()).toBe(1);
       expect(writer.pending).toBe(0);

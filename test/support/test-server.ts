@@ -98,6 +98,7 @@ export async function startTestServer(
       custodianClients: [HARNESS_CLIENT],
       custodianGrants: true,
       auditFlushMs: 50,
+      auditMaxPending: 50_000,
     },
     ...overrides,
   };

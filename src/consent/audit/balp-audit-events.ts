@@ -14,6 +14,8 @@ const ENTITY_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+/** `entity.what.identifier.system` of a consent decision; the value is the registry (CAIP-10). */
+export const CONSENT_REGISTRY = 'urn:fhir-ledger:consent-registry';
 
 /** URI of a ConsentRegistry grant in `agent.policy` (searchable with `AuditEvent?policy=`). */
 export const GRANT_POLICY_PREFIX = 'urn:fhir-ledger:consent-grant:';
@@ -62,7 +64,7 @@ function auditEvent(
         ? { security: [{ system: ACT_CODE, code: 'BTG', display: 'break the glass' }] }
         : {}),
     },
-    type: { system: EVENT_TYPE, code: 'rest', display: 'Restful Operation' },
+    type: { system: EVENT_TYPE, code: 'rest' },
     subtype: [{ system: INTERACTION, code: restfulInteraction(outcome.interaction) }],
     action: query || !['read', 'vread'].includes(outcome.interaction) ? 'E' : 'R',
     recorded: request.recorded,
@@ -75,12 +77,12 @@ function auditEvent(
     agent: agents(principal, outcome, grants, request.server.name),
     source: {
       observer: { display: request.server.name },
-      type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }],
+      type: [{ system: SOURCE_TYPE, code: '4' }],
     },
     entity: [
       ...(patient ? [patientEntity(patient)] : []),
       {
-        type: { system: BALP_ENTITY_TYPE, code: 'XrequestId', display: 'X-Request-Id' },
+        type: { system: BALP_ENTITY_TYPE, code: 'XrequestId' },
         what: { identifier: { value: request.requestId } },
       },
       // A refusal before any patient was known has nothing else to say what was asked.
@@ -117,19 +119,16 @@ function agents(
     ? { network: { address: outcome.clientAddress, type: '2' as const } }
     : {};
   const server: AuditEventAgent = {
-    type: role(DCM, '110152', 'Destination Role ID'),
+    type: role(DCM, '110152'),
     who: { display: serverName },
     requestor: false,
   };
   if (!isPrincipal(principal)) {
-    return [
-      { type: role(DCM, '110153', 'Source Role ID'), who: { display: 'unknown' }, requestor: true },
-      server,
-    ];
+    return [{ type: role(DCM, '110153'), who: { display: 'unknown' }, requestor: true }, server];
   }
   const user = userAgent(principal, policy);
   const client: AuditEventAgent = {
-    type: role(DCM, '110153', 'Source Role ID'),
+    type: role(DCM, '110153'),
     who: {
       identifier: { system: principal.issuer, value: principal.clientId },
       display: `client ${principal.clientId}`,
@@ -145,7 +144,7 @@ function agents(
 function userAgent(principal: Principal, policy: string[]): AuditEventAgent | undefined {
   if (!principal.fhirUser) return undefined;
   return {
-    type: role(PARTICIPATION, 'IRCP', 'information recipient'),
+    type: role(PARTICIPATION, 'IRCP'),
     who: { reference: principal.fhirUser },
     altId: principal.subject,
     requestor: true,
@@ -153,23 +152,23 @@ function userAgent(principal: Principal, policy: string[]): AuditEventAgent | un
   };
 }
 
-function role(system: string, code: string, display: string) {
-  return { coding: [{ system, code, display }] };
+function role(system: string, code: string) {
+  return { coding: [{ system, code }] };
 }
 
 /** BALP's patient entity: also what puts the AuditEvent in the patient's compartment. */
 function patientEntity(patient: string): AuditEventEntity {
   return {
     what: { reference: patient },
-    type: entityType('1', 'Person'),
-    role: entityRole('1', 'Patient'),
+    type: entityType('1'),
+    role: entityRole('1'),
   };
 }
 
 function queryEntity(outcome: RequestOutcome): AuditEventEntity {
   return {
-    type: entityType('2', 'System Object'),
-    role: entityRole('24', 'Query'),
+    type: entityType('2'),
+    role: entityRole('24'),
     description: outcome.url,
     query: Buffer.from(outcome.url, 'utf8').toString('base64'),
   };
@@ -187,8 +186,8 @@ function dataEntities(
   const returned = permitted ? (request.returnedByPatient.get(patient) ?? []) : [];
   const data = (what: AuditEventEntity['what']): AuditEventEntity => ({
     what,
-    type: entityType('2', 'System Object'),
-    role: entityRole('4', 'Domain Resource'),
+    type: entityType('2'),
+    role: entityRole('4'),
   });
   if (returned.length === 0) {
     return request.operations
@@ -199,8 +198,8 @@ function dataEntities(
   const rest = returned.length - listed.length;
   if (rest > 0) {
     listed.push({
-      type: entityType('2', 'System Object'),
-      role: entityRole('4', 'Domain Resource'),
+      type: entityType('2'),
+      role: entityRole('4'),
       description: `${rest} more resources returned`,
       detail: [{ type: 'count', valueString: String(rest) }],
     });
@@ -208,34 +207,39 @@ function dataEntities(
   return listed;
 }
 
-/** Which consent grants and which mirrored chain block decided, and on what basis. */
+/**
+ * Which consent grants and which mirrored chain block decided, and on what basis. The registry
+ * is named as a CAIP-10 account (`eip155:<chainId>:<address>`), so a verifier knows where to look.
+ */
 function decisionEntity(
   decision: AccessDecision,
   server: AuditedRequest['server'],
 ): AuditEventEntity {
   const detail = (type: string, value: string) => ({ type, valueString: value });
   return {
-    type: entityType('2', 'System Object'),
-    role: entityRole('13', 'Security Resource'),
+    what: {
+      identifier: {
+        system: CONSENT_REGISTRY,
+        value: `eip155:${server.chainId}:${server.consentRegistry}`,
+      },
+    },
+    type: entityType('2'),
+    role: entityRole('13'),
     name: `consent decision: ${decision.basis}`,
-    description: `${decision.permitted ? 'permit' : 'deny'} ${decision.resourceType} (${decision.basis})`,
+    description: `${decision.permitted ? 'permit' : 'deny'} ${decision.resourceType} x${decision.count}`,
     detail: [
-      detail('resourceType', decision.resourceType),
-      detail('permitted', String(decision.permitted)),
       detail('basis', decision.basis),
-      detail('count', String(decision.count)),
       detail('block', decision.block.toString()),
-      detail('chainId', String(server.chainId)),
-      detail('consentRegistry', server.consentRegistry),
       ...decision.grants.map((id) => detail('grant', id)),
     ],
   };
 }
 
-function entityType(code: string, display: string): Coding {
-  return { system: ENTITY_TYPE, code, display };
+// Codes without displays: an AuditEvent is written per read, and every byte is hashed and indexed.
+function entityType(code: string): Coding {
+  return { system: ENTITY_TYPE, code };
 }
 
-function entityRole(code: string, display: string): Coding {
-  return { system: ENTITY_ROLE, code, display };
+function entityRole(code: string): Coding {
+  return { system: ENTITY_ROLE, code };
 }

@@ -1,6 +1,8 @@
 import type { Resource } from 'fhir/r4.js';
-import { compartmentPatients } from '../../auth/patient-compartment.js';
+import { compartmentPatients, isCompartmentType } from '../../auth/patient-compartment.js';
+import { FhirError, issue } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
+import type { ParamResolver } from '../../fhir/search/search-parameters.js';
 import { type AccessDecision, peekAccessRecord } from '../access-record.js';
 import { UNIDENTIFIED_PATIENT } from '../enforcement/register-enforcement.js';
 import type { ConsentContext } from '../start-consent.js';
@@ -42,6 +44,17 @@ export function startAudit(context: ConsentContext): RunningAudit {
     consentRegistry: ledger.consentRegistry,
   };
 
+  // Fail closed on the audit too: when AuditEvents cannot be written fast enough (or at all),
+  // reads stop before the backlog outgrows memory. Those refusals are not audited themselves.
+  const backlogRefused = new WeakSet<RequestContext>();
+  services.hooks.beforeOperation.push(async (op, ctx) => {
+    if (writer.pending < config.auditMaxPending || !READS.has(op.interaction)) return;
+    backlogRefused.add(ctx);
+    throw new FhirError(503, [
+      issue('transient', 'The access audit is behind; patient data is not served. Retry later.'),
+    ]);
+  });
+
   services.hooks.beforeReturn.push(async (resource, ctx) => {
     const list = returned.get(ctx);
     if (list) list.push(resource);
@@ -50,24 +63,17 @@ export function startAudit(context: ConsentContext): RunningAudit {
   });
 
   services.hooks.afterRequest.push(async (ctx, outcome) => {
+    if (backlogRefused.has(ctx)) return;
     const record = peekAccessRecord(ctx);
     const decisionsByPatient = groupByPatient(record?.decisions.values() ?? []);
     if (decisionsByPatient.size === 0) {
       if (!refused(outcome)) return;
       decisionsByPatient.set('', []);
     }
-    const returnedByPatient = new Map<string, string[]>();
-    if (outcome.status < 400) {
-      for (const resource of returned.get(ctx) ?? []) {
-        const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
-        for (const id of compartmentPatients(resource, services.params)?.ids ?? []) {
-          const patient = `Patient/${id}`;
-          const refs = returnedByPatient.get(patient);
-          if (refs) refs.push(ref);
-          else returnedByPatient.set(patient, [ref]);
-        }
-      }
-    }
+    const returnedByPatient =
+      outcome.status < 400
+        ? byPatient(returned.get(ctx) ?? [], [...decisionsByPatient.keys()], services.params)
+        : new Map<string, string[]>();
     writer.add(
       balpAuditEvents({
         requestId: ctx.requestId,
@@ -99,4 +105,34 @@ function groupByPatient(decisions: Iterable<AccessDecision>): Map<string, Access
     else byPatient.set(patient, [decision]);
   }
   return byPatient;
+}
+
+/**
+ * Versioned references of the returned patient data, by patient. With one patient decided on
+ * (nearly every request), everything returned of patient data types is that patient's: the
+ * compartment is only worked out when several patients share the response.
+ */
+function byPatient(
+  resources: Resource[],
+  patients: string[],
+  params: ParamResolver,
+): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (patient: string, ref: string) => {
+    const refs = out.get(patient);
+    if (refs) refs.push(ref);
+    else out.set(patient, [ref]);
+  };
+  const only = patients.length === 1 && patients[0] ? patients[0] : undefined;
+  for (const resource of resources) {
+    const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
+    if (only) {
+      if (resource.resourceType === 'Patient' || isCompartmentType(resource.resourceType)) {
+        add(only, ref);
+      }
+      continue;
+    }
+    for (const id of compartmentPatients(resource, params)?.ids ?? []) add(`Patient/${id}`, ref);
+  }
+  return out;
 }
