@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patientCompartment } from '../../src/auth/patient-compartment.js';
 import { FhirError, issue } from '../../src/fhir/errors.js';
-import type { FhirHooks, RequestContext } from '../../src/fhir/hooks.js';
+import type { FhirHooks } from '../../src/fhir/hooks.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
