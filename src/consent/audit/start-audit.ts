@@ -23,6 +23,7 @@ const READS = new Set<InteractionName>([
   'history-instance',
   'history-type',
   'history-system',
+  'verify',
   'batch',
   'transaction',
 ]);
