@@ -41,6 +41,8 @@ export interface ConsentConfig {
   custodianGrants: boolean;
   /** Audit events are written in batches: at most this long after the access. */
   auditFlushMs: number;
+  /** AuditEvents waiting to be written beyond which reads are refused (503): no access goes unaudited. */
+  auditMaxPending: number;
 }
 
 export interface LedgerConfig {
@@ -144,6 +146,7 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
     custodianClients: custodians,
     custodianGrants: boolean(env, 'CONSENT_CUSTODIAN_GRANTS', true),
     auditFlushMs: integer(env, 'AUDIT_FLUSH_MS', 200, 10, 60_000),
+    auditMaxPending: integer(env, 'AUDIT_MAX_PENDING', 50_000, 1, 10_000_000),
   };
 }
 

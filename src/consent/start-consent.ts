@@ -1,8 +1,9 @@
+import type { RegistryWatch } from '../auth/client-registry.js';
 import type { ConsentConfig } from '../config.js';
 import type { Services } from '../fhir/interactions/types.js';
 import type { RunningLedger } from '../ledger/start-ledger.js';
 import type { Logger } from '../logger.js';
-import { startAudit } from './audit/start-audit.js';
+import { type RunningAudit, startAudit } from './audit/start-audit.js';
 import { ChainMirror } from './chain-mirror.js';
 import { loadConsentSalt } from './consent-salt.js';
 import { registerEnforcement } from './enforcement/register-enforcement.js';
@@ -13,10 +14,14 @@ export interface StartConsentParameters {
   ledger: RunningLedger;
   services: Services;
   logger: Logger;
+  /** The auth registry (clients, external issuers): who a token's client is. */
+  registry: RegistryWatch;
 }
 
 export interface RunningConsent {
   mirror: ChainMirror;
+  /** The AuditEvent writer (its counters serve tests and the benchmark). */
+  audit: RunningAudit;
   stop(): Promise<void>;
 }
 
@@ -26,7 +31,7 @@ export interface RunningConsent {
  * lifecycle (FHIR Consent <-> grants on chain) and the audit of every decision.
  */
 export async function startConsent(params: StartConsentParameters): Promise<RunningConsent> {
-  const { config, ledger, services, logger } = params;
+  const { config, ledger, services, logger, registry } = params;
   const salt = await loadConsentSalt(config.saltFile);
   const mirror = new ChainMirror({
     pool: services.db.pool,
@@ -39,12 +44,13 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   });
   await mirror.sync();
   mirror.start();
-  const context = { config, ledger, services, logger, salt, mirror };
+  const context = { config, ledger, services, logger, salt, mirror, registry };
   const audit = startAudit(context);
   registerEnforcement(context);
   registerConsentLifecycle(context);
   return {
     mirror,
+    audit,
     async stop() {
       mirror.stop();
       await audit.stop();
@@ -60,4 +66,5 @@ export interface ConsentContext {
   logger: Logger;
   salt: `0x${string}`;
   mirror: ChainMirror;
+  registry: RegistryWatch;
 }

@@ -86,6 +86,13 @@ export interface RequestOutcome {
   method: string;
   interaction: InteractionName;
   resourceType?: string;
+  /**
+   * The request URL relative to the FHIR base, query included (a POST `_search` form body is
+   * not in it). It can name a patient: for the audit (patient data), never for logs.
+   */
+  url: string;
+  /** The caller's network address as Express sees it (honours `trust proxy`). */
+  clientAddress?: string;
 }
 
 /**

@@ -1,11 +1,24 @@
 import type { Provenance, Resource } from 'fhir/r4.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { badRequest, FhirError } from '../fhir/errors.js';
-import type { FhirHooks, StoredVersion } from '../fhir/hooks.js';
+import type { FhirHooks, RequestContext, StoredVersion } from '../fhir/hooks.js';
 import type { Tx } from '../fhir/storage/database.js';
 import { validateResource } from '../fhir/validation/validate-resource.js';
 import { contentHash, leafHash, tombstone, versionRef } from './content-hash.js';
 import { provenanceFor } from './provenance-resource.js';
+
+const anchoredOnly = new WeakSet<RequestContext>();
+
+/**
+ * Marks the context of a write the server makes on its own behalf whose versions are anchored
+ * but get no Provenance: the AuditEvents of src/consent/audit. An AuditEvent is itself the record
+ * of who did what (its observer is this server), and a Provenance per audit would double the
+ * rows written for every read.
+ */
+export function anchorWithoutProvenance(ctx: RequestContext): RequestContext {
+  anchoredOnly.add(ctx);
+  return ctx;
+}
 
 /**
  * Registers the listener that, inside every write transaction, stores a Provenance for each
@@ -14,6 +27,7 @@ import { provenanceFor } from './provenance-resource.js';
  */
 export function registerProvenance(hooks: FhirHooks, definitions: Definitions): void {
   hooks.beforeCommit.push(async (tx, versions, ctx, create) => {
+    if (anchoredOnly.has(ctx)) return insertOutboxRows(tx, versions);
     const fromClient = ctx.xProvenance ? parseXProvenance(ctx.xProvenance, definitions) : undefined;
     // A snapshot: the Provenances written here join `versions` (and are anchored) but get
     // no Provenance of their own.

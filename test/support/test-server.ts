@@ -7,7 +7,7 @@ import type { RegisteredClient, TrustedIssuer } from '../../src/auth/client-regi
 import { saveClient } from '../../src/auth/client-registry.js';
 import { loadServerKey } from '../../src/auth/server-key.js';
 import type { Config } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server.js';
 import { createTestDatabase } from './test-database.js';
 
@@ -29,6 +29,8 @@ export interface TestServerOptions {
   /** Extra registered clients and trusted issuers. */
   clients?: RegisteredClient[];
   issuers?: TrustedIssuer[];
+  /** The server's logger (default: silent at config.logLevel), e.g. to inspect what is logged. */
+  logger?: Logger;
 }
 
 /** One signing key and one harness client key per test process: RSA generation is slow. */
@@ -96,12 +98,13 @@ export async function startTestServer(
       custodianClients: [HARNESS_CLIENT],
       custodianGrants: true,
       auditFlushMs: 50,
+      auditMaxPending: 50_000,
     },
     ...overrides,
   };
   const server = await startServer({
     config,
-    logger: createLogger(config.logLevel),
+    logger: options.logger ?? createLogger(config.logLevel),
     registerHooks,
   });
   const base = `${server.url}/fhir`;

@@ -62,12 +62,17 @@ export function fhirRouter({
           resourceType: services.definitions.isResourceType(req.params.type as string)
             ? (req.params.type as string)
             : undefined,
+          url: fhirRequest.url,
+          clientAddress: req.ip,
         };
         // Interaction and type only: ids and query strings can identify a patient.
         logger.info(
           {
             requestId: res.locals.requestId,
-            ...outcome,
+            status: outcome.status,
+            method: outcome.method,
+            interaction: outcome.interaction,
+            resourceType: outcome.resourceType,
             ms: Number(process.hrtime.bigint() - started) / 1e6,
           },
           'request',

@@ -35,6 +35,11 @@ export interface Writer {
   lockCurrent(resourceType: string, id: string): Promise<VersionRow | undefined>;
   /** Writes the next version; `created` is true when no live version existed before. */
   write(request: WriteRequest): Promise<{ version: StoredVersion; created: boolean }>;
+  /**
+   * Creates many resources with server-assigned ids in one round trip (version 1 each, method
+   * POST): for records the server writes in bulk, such as AuditEvents.
+   */
+  createMany(resources: Resource[]): Promise<StoredVersion[]>;
 }
 
 export interface ResourceStore {
@@ -189,6 +194,60 @@ function indexValues(rows: IndexRows): unknown[] {
   ];
 }
 
+/**
+ * Version 1 of many fresh resources: no earlier version, no index rows to replace, so plain
+ * INSERTs of every row, column by column (the `i` arrays say which resource a row belongs to).
+ */
+const CREATE_MANY = `
+  WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])
+      AS t(resource_type, id, last_updated, content)
+  ), version AS (
+    INSERT INTO resource_version (resource_type, id, version_id, last_updated, method, content)
+    SELECT resource_type, id, 1, last_updated, 'POST', content FROM v
+  ), current AS (
+    INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
+    SELECT resource_type, id, 1, last_updated, false, content FROM v
+  ),
+  i1 AS (INSERT INTO token_index (resource_type, id, param, system, code)
+    SELECT $1[i], $2[i], p, s, c FROM unnest($5::int[], $6::text[], $7::text[], $8::text[]) AS t(i, p, s, c)),
+  i2 AS (INSERT INTO string_index (resource_type, id, param, value, norm)
+    SELECT $1[i], $2[i], p, v, n FROM unnest($9::int[], $10::text[], $11::text[], $12::text[]) AS t(i, p, v, n)),
+  i3 AS (INSERT INTO date_index (resource_type, id, param, low, high)
+    SELECT $1[i], $2[i], p, l, h
+      FROM unnest($13::int[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS t(i, p, l, h)),
+  i4 AS (INSERT INTO number_index (resource_type, id, param, value)
+    SELECT $1[i], $2[i], p, v FROM unnest($17::int[], $18::text[], $19::numeric[]) AS t(i, p, v)),
+  i5 AS (INSERT INTO quantity_index (resource_type, id, param, system, code, value)
+    SELECT $1[i], $2[i], p, s, c, v
+      FROM unnest($20::int[], $21::text[], $22::text[], $23::text[], $24::numeric[]) AS t(i, p, s, c, v)),
+  i6 AS (INSERT INTO reference_index (resource_type, id, param, target_type, target_id, url)
+    SELECT $1[i], $2[i], p, tt, ti, u
+      FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], $29::text[]) AS t(i, p, tt, ti, u))
+  INSERT INTO uri_index (resource_type, id, param, value)
+    SELECT $1[i], $2[i], p, v FROM unnest($30::int[], $31::text[], $32::text[]) AS t(i, p, v)`;
+
+/** Columns per index table, in indexValues' order: token, string, date, number, quantity, reference, uri. */
+const TABLE_WIDTHS = [3, 3, 3, 2, 4, 4, 2];
+
+/** Index rows of many resources, table by table, each table led by the 1-based position of the row's resource. */
+function manyIndexValues(all: IndexRows[]): unknown[] {
+  const perResource = all.map((rows) => indexValues(rows) as unknown[][]);
+  const result: unknown[] = [];
+  let first = 0;
+  for (const width of TABLE_WIDTHS) {
+    const owner: number[] = [];
+    const merged: unknown[][] = Array.from({ length: width }, () => []);
+    perResource.forEach((values, n) => {
+      for (let r = 0; r < values[first]!.length; r++) owner.push(n + 1);
+      for (let c = 0; c < width; c++) merged[c]!.push(...values[first + c]!);
+    });
+    result.push(owner, ...merged);
+    first += width;
+  }
+  return result;
+}
+
 function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): Writer {
   const lockCurrent: Writer['lockCurrent'] = async (resourceType, id) => {
     // Serialises writers of one resource, including creates of a not-yet-existing id.
@@ -247,6 +306,35 @@ function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): 
       };
       written.push(stored);
       return { version: stored, created: !current || current.method === 'DELETE' };
+    },
+
+    async createMany(resources) {
+      if (resources.length === 0) return [];
+      const lastUpdated = new Date().toISOString();
+      const versions: StoredVersion[] = resources.map((resource) => {
+        const id = randomUUID();
+        return {
+          resourceType: resource.resourceType,
+          id,
+          versionId: 1,
+          lastUpdated,
+          method: 'POST',
+          resource: { ...resource, id, meta: { ...resource.meta, versionId: '1', lastUpdated } },
+        };
+      });
+      await tx.query({
+        name: 'create-many',
+        text: CREATE_MANY,
+        values: [
+          versions.map((v) => v.resourceType),
+          versions.map((v) => v.id),
+          versions.map(() => lastUpdated),
+          versions.map((v) => v.resource),
+          ...manyIndexValues(versions.map((v) => indexRows(v.resource!, params))),
+        ],
+      });
+      written.push(...versions);
+      return versions;
     },
   };
 }

@@ -1,0 +1,147 @@
+/**
+ * Audit benchmark: reads per second of the real server with consent enforced, with the audit
+ * on and off in the same run (the audit's `afterRequest` listener detached for "off", the
+ * same server, database and chain), and AuditEvents written per second by the batch writer.
+ *
+ *   npm run bench:audit [-- --seconds 10 --connections 16 --rounds 2]
+ *
+ * The server runs in this process (to detach the listener), with an embedded anvil and, unless
+ * DATABASE_URL is set, an embedded PostgreSQL in a temporary folder; the load comes from an
+ * autocannon child process. The caller is a custodian: one access decision and one AuditEvent
+ * per read; the search returns 20 Observations of one patient (one AuditEvent listing them).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startServer } from '../src/server.js';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '2' },
+  },
+});
+const seconds = Number(args.seconds);
+const connections = Number(args.connections);
+const rounds = Number(args.rounds);
+const run = promisify(execFile);
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-bench-audit-'));
+const config = loadConfig({
+  ...process.env,
+  PORT: '0',
+  HOST: '127.0.0.1',
+  DATA_DIR: dataDir,
+  CHAIN_PORT: '0',
+  CONSENT_CUSTODIAN_CLIENTS: 'local-cli',
+});
+const server = await startServer({ config, logger: createLogger('warn') });
+try {
+  const base = `${server.url}/fhir`;
+  const authorization = `Bearer ${await localAccessToken(defaultAuthPaths(dataDir), base)}`;
+  const post = async (resource: object) => {
+    const res = await fetch(`${base}/${(resource as { resourceType: string }).resourceType}`, {
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(resource),
+    });
+    if (res.status !== 201) throw new Error(`create: ${res.status}`);
+    return ((await res.json()) as { id: string }).id;
+  };
+  const patient = await post({ resourceType: 'Patient', name: [{ family: 'Bench' }] });
+  for (let i = 0; i < 20; i++) {
+    await post({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+      subject: { reference: `Patient/${patient}` },
+      valueQuantity: { value: 60 + i, unit: '/min' },
+    });
+  }
+
+  const hooks = server.services.hooks;
+  const audit = server.consent!.audit;
+  const auditListeners = hooks.afterRequest.slice();
+  const setAudit = (on: boolean) =>
+    hooks.afterRequest.splice(0, Infinity, ...(on ? auditListeners : []));
+
+  const measure = async (url: string): Promise<number> => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        path.resolve('node_modules/autocannon/autocannon.js'),
+        '--json',
+        '-c',
+        String(connections),
+        '-d',
+        String(seconds),
+        '-H',
+        `authorization=${authorization}`,
+        url,
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const result = JSON.parse(stdout) as {
+      requests: { average: number };
+      non2xx: number;
+      errors: number;
+    };
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    }
+    return result.requests.average;
+  };
+
+  const waitDrained = async () => {
+    while (audit.writer.pending > 0) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  console.log(
+    `\nAudit on vs off, ${os.cpus().length} cores, ${connections} connections, ${seconds} s per phase, ${rounds} rounds (custodian, AUDIT_FLUSH_MS ${config.consent.auditFlushMs})`,
+  );
+  console.log('workload | audit off req/s | audit on req/s | on / off | AuditEvents written/s');
+  for (const [name, url] of [
+    ['read Patient', `${base}/Patient/${patient}`],
+    ['search 20 Observations', `${base}/Observation?subject=Patient/${patient}&_count=20`],
+  ] as const) {
+    let off = 0;
+    let on = 0;
+    let writtenPerSecond = 0;
+    for (let round = 0; round < rounds; round++) {
+      setAudit(false);
+      off += await measure(url);
+      setAudit(true);
+      const before = audit.writer.written;
+      const started = performance.now();
+      on += await measure(url);
+      await waitDrained();
+      writtenPerSecond += ((audit.writer.written - before) * 1000) / (performance.now() - started);
+    }
+    console.log(
+      `${name} | ${(off / rounds).toFixed(0)} | ${(on / rounds).toFixed(0)} | ${(on / off).toFixed(3)} | ${(writtenPerSecond / rounds).toFixed(0)}`,
+    );
+  }
+
+  // The writer alone: how fast batches of real AuditEvents (the last one recorded) are stored.
+  const { rows } = await server.services.db.pool.query(
+    "SELECT content FROM resource_current WHERE resource_type = 'AuditEvent' LIMIT 1",
+  );
+  const { id: _id, meta: _meta, ...sample } = rows[0].content;
+  const count = 20_000;
+  const started = performance.now();
+  audit.writer.add(Array.from({ length: count }, () => structuredClone(sample)));
+  await waitDrained();
+  const elapsed = (performance.now() - started) / 1000;
+  console.log(
+    `writer alone: ${count} AuditEvents in ${elapsed.toFixed(2)} s = ${(count / elapsed).toFixed(0)}/s`,
+  );
+} finally {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,126 @@
+import type { AuditEvent } from 'fhir/r4.js';
+import type { Principal } from '../../auth/principal.js';
+import { parseScopes } from '../../auth/scopes.js';
+import type { ResourceStore } from '../../fhir/storage/resource-store.js';
+import type { Logger } from '../../logger.js';
+import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
+
+export interface AuditWriterParameters {
+  store: ResourceStore;
+  logger: Logger;
+  /** An AuditEvent is written at most this long after it is added (when the database is up). */
+  flushMs: number;
+  /** AuditEvents per database transaction. */
+  batchSize?: number;
+  /** Longest wait between retries of a failed flush. */
+  maxRetryMs?: number;
+}
+
+/**
+ * Buffers AuditEvents in memory and writes them in batches, one database transaction per
+ * batch, through the real store: each is a versioned, indexed, searchable resource with its
+ * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
+ * the events and retries with backoff; `stop` writes what is left.
+ */
+/**
+ * The server itself as the writer of its AuditEvents: scope enforcement checks every write, and
+ * this principal may create AuditEvents and nothing else.
+ */
+const AUDIT_SCOPE = 'system/AuditEvent.c';
+export const AUDIT_WRITER: Principal = {
+  issuer: 'fhir-ledger',
+  subject: 'fhir-ledger/audit',
+  clientId: 'fhir-ledger/audit',
+  scopes: parseScopes(AUDIT_SCOPE, (type) => type === 'AuditEvent'),
+  scopeText: AUDIT_SCOPE,
+  purposeOfUse: [],
+};
+
+export class AuditWriter {
+  readonly #params: Required<AuditWriterParameters>;
+  #buffer: AuditEvent[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #failures = 0;
+  #written = 0;
+  #stopped = false;
+
+  constructor(params: AuditWriterParameters) {
+    this.#params = { batchSize: 500, maxRetryMs: 5000, ...params };
+  }
+
+  /** AuditEvents written since start (for the benchmark and tests). */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** AuditEvents waiting to be written. */
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  add(events: AuditEvent[]): void {
+    if (events.length === 0) return;
+    for (const event of events) this.#buffer.push(event);
+    this.#schedule(this.#params.flushMs);
+  }
+
+  /** Writes everything buffered; retries a few times, then logs how many were lost. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#flushing;
+    for (let attempt = 0; this.#buffer.length > 0 && attempt < 3; attempt++) {
+      await this.#flush();
+    }
+    if (this.#buffer.length > 0) {
+      this.#params.logger.error({ events: this.#buffer.length }, 'audit: events lost at shutdown');
+      this.#buffer = [];
+    }
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#timer || this.#flushing || this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flushing = this.#flushAll().finally(() => {
+        this.#flushing = undefined;
+        if (this.#buffer.length > 0) this.#schedule(this.#retryDelay());
+      });
+    }, delayMs);
+    // A pending flush must not keep the process alive; shutdown flushes through stop().
+    this.#timer.unref();
+  }
+
+  async #flushAll(): Promise<void> {
+    while (this.#buffer.length > 0 && (await this.#flush()));
+  }
+
+  /** One batch in one transaction; false when it failed (the batch stays buffered). */
+  async #flush(): Promise<boolean> {
+    const batch = this.#buffer.splice(0, this.#params.batchSize);
+    try {
+      const ctx = anchorWithoutProvenance({ requestId: 'audit-flush', principal: AUDIT_WRITER });
+      await this.#params.store.transaction(ctx, (writer) => writer.createMany(batch));
+      this.#written += batch.length;
+      this.#failures = 0;
+      return true;
+    } catch (err) {
+      this.#buffer.unshift(...batch);
+      this.#failures++;
+      // The error's message and detail can quote ids or values of the events: name and code only.
+      const { name, code } = (err ?? {}) as { name?: string; code?: string };
+      this.#params.logger.error(
+        { error: name, code, events: batch.length, attempt: this.#failures },
+        'audit: flush failed, will retry',
+      );
+      return false;
+    }
+  }
+
+  #retryDelay(): number {
+    if (this.#failures === 0) return this.#params.flushMs;
+    return Math.min(this.#params.flushMs * 2 ** this.#failures, this.#params.maxRetryMs);
+  }
+}
