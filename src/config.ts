@@ -85,6 +85,8 @@ export interface AnchorConfig {
   redispatchAfterMs: number;
   /** How often BullMQ looks for jobs of dead workers (their lock lasts twice this). */
   stalledCheckMs: number;
+  /** Batches one process (server or worker) anchors at the same time. */
+  concurrency: number;
 }
 
 export interface AuthConfig {
@@ -182,6 +184,7 @@ function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {
       receiptTimeoutMs: integer(env, 'ANCHOR_RECEIPT_TIMEOUT_MS', 120_000, 100, 86_400_000),
       redispatchAfterMs: integer(env, 'ANCHOR_REDISPATCH_MS', 600_000, 100, 86_400_000),
       stalledCheckMs: integer(env, 'ANCHOR_STALLED_CHECK_MS', 5000, 100, 600_000),
+      concurrency: integer(env, 'ANCHOR_CONCURRENCY', 4, 1, 64),
     },
   };
 }

@@ -50,7 +50,14 @@ export async function anchorBatch(
   const batch = await loadBatch(deps.pool, batchId);
   if (!batch) return 'unknown-batch';
   if (batch.anchoredAt) return 'already-anchored';
-  const tree = buildMerkleTree(await loadLeaves(deps.pool, batchId));
+  const leaves = await loadLeaves(deps.pool, batch);
+  if (leaves.length !== batch.leafCount) {
+    // Outbox rows are never deleted: a different count means the database was altered.
+    throw new AnchorUnrecoverableError(
+      `batch ${batchId} holds ${leaves.length} outbox rows, ${batch.leafCount} when claimed`,
+    );
+  }
+  const tree = buildMerkleTree(leaves);
   const root = toHex(tree.root);
   try {
     if (batch.txHash) {

@@ -29,6 +29,8 @@ export interface RunningLedger {
   rpcUrl: string;
   /** Runs one relay pass now (tests, benchmarks). */
   relayTick(): Promise<void>;
+  /** Tells the relay that versions were committed (the afterCommit hook). */
+  wakeRelay(): void;
   stop(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
     };
     const sink = config.redisUrl
       ? createAnchorQueue(config.redisUrl, config.queueName)
-      : startInProcessAnchoring(deps, logger);
+      : startInProcessAnchoring(deps, logger, config.anchor.concurrency);
     stops.push(() => sink.close());
     const relay = startRelay({
       pool,
@@ -120,6 +122,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       ...contracts,
       rpcUrl,
       relayTick: () => relay.tick(),
+      wakeRelay: () => relay.wake(),
       stop: stopAll,
     };
   } catch (err) {
