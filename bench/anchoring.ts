@@ -86,11 +86,13 @@ async function gasUsed(pool: pg.Pool, rpcUrl: string): Promise<{ gas: bigint; tx
 }
 
 const open = (pool: pg.Pool) => async () => {
+  // Nothing after the last claimed range and no batch open (legacy per-row batches: none here).
   const { rows } = await pool.query(
-    `SELECT (SELECT count(*) FROM anchor_outbox WHERE batch_id IS NULL)
-          + (SELECT coalesce(sum(leaf_count), 0) FROM anchor_batch WHERE anchored_at IS NULL) AS n`,
+    `SELECT NOT EXISTS (SELECT 1 FROM anchor_batch WHERE anchored_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM anchor_outbox
+                         WHERE seq > (SELECT coalesce(max(last_seq), 0) FROM anchor_batch)) AS done`,
   );
-  return Number(rows[0].n) === 0;
+  return rows[0].done === true;
 };
 
 /** (a) A backlog of outbox rows drained by the relay and the in-process anchoring. */
@@ -202,7 +204,7 @@ async function sustainedLoad() {
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.anchored_at - o.recorded_at)) AS p50,
             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM b.anchored_at - o.recorded_at)) AS p95,
             max(extract(epoch FROM b.anchored_at - o.recorded_at)) AS max
-       FROM anchor_outbox o JOIN anchor_batch b ON b.id = o.batch_id`,
+       FROM anchor_leaf o JOIN anchor_batch b ON b.id = o.batch_id`,
   );
   const ledger = (await (
     await fetch(`${url}/$ledger`, { headers: { Authorization: authorization } })

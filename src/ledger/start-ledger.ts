@@ -11,6 +11,7 @@ import { ensureContracts } from './ensure-contracts.js';
 import { startInProcessAnchoring } from './in-process-anchoring.js';
 import { createLedgerClient, type LedgerClient } from './ledger-client.js';
 import { startRelay } from './relay.js';
+import { reopenLostAnchors } from './reopen-lost-anchors.js';
 import { verifyVersion } from './verify-version.js';
 
 export interface StartLedgerParameters {
@@ -37,7 +38,8 @@ export interface RunningLedger {
 /**
  * The API side of the ledger: the chain (an embedded anvil with its state in the data folder,
  * or CHAIN_RPC_URL), the contracts (deployed once, addresses in the data folder), the outbox
- * relay and, without REDIS_URL, the anchoring itself in this process.
+ * relay and, without REDIS_URL, the anchoring itself in this process. On start, batches whose
+ * root the chain lost (an embedded chain killed between two state dumps) are reopened.
  */
 export async function startLedger(params: StartLedgerParameters): Promise<RunningLedger> {
   const { config, dataDir, pool, logger } = params;
@@ -85,6 +87,13 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       confirmations: config.anchor.confirmations,
       receiptTimeoutMs: config.anchor.receiptTimeoutMs,
     };
+    const reopened = await reopenLostAnchors(pool, client, contracts.provenanceAnchor);
+    if (reopened.length > 0) {
+      logger.warn(
+        { batches: reopened.length },
+        'anchored roots missing from the chain; re-anchoring',
+      );
+    }
     const sink = config.redisUrl
       ? createAnchorQueue(config.redisUrl, config.queueName)
       : startInProcessAnchoring(deps, logger, config.anchor.concurrency);
