@@ -178,7 +178,7 @@ function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     redisUrl: optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
     queueName,
     anchor: {
-      batchSize: integer(env, 'ANCHOR_BATCH_SIZE', 10_000, 1, 1_000_000),
+      batchSize: integer(env, 'ANCHOR_BATCH_SIZE', 20_000, 1, 1_000_000),
       confirmations: integer(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
       intervalMs: integer(env, 'ANCHOR_INTERVAL_MS', 500, 10, 3_600_000),
       receiptTimeoutMs: integer(env, 'ANCHOR_RECEIPT_TIMEOUT_MS', 120_000, 100, 86_400_000),

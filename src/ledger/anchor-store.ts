@@ -248,3 +248,47 @@ export async function versionAnchor(
     }
   );
 }
+
+export interface AnchoringCounts {
+  /** Versions written and not yet in a batch. */
+  unbatchedVersions: number;
+  /** Batches (and their versions) waiting to be anchored. */
+  openBatches: number;
+  openVersions: number;
+  /** Open batches whose last attempt failed; of them, those that cannot succeed unaided. */
+  failingBatches: number;
+  unrecoverableBatches: number;
+  anchoredBatches: number;
+  anchoredVersions: number;
+  lastAnchoredAt: string | null;
+}
+
+/** The anchoring's state for operators (`$ledger`): what waits, what fails, what is done. */
+export async function anchoringCounts(pool: pg.Pool): Promise<AnchoringCounts> {
+  const { rows } = await pool.query(
+    `SELECT (SELECT count(*) FROM anchor_outbox
+              WHERE batch_id IS NULL
+                AND seq > (SELECT coalesce(max(last_seq), 0) FROM anchor_batch))::int AS unbatched,
+            count(*) FILTER (WHERE anchored_at IS NULL)::int AS open_batches,
+            coalesce(sum(leaf_count) FILTER (WHERE anchored_at IS NULL), 0)::int AS open_versions,
+            count(*) FILTER (WHERE anchored_at IS NULL AND last_error IS NOT NULL)::int AS failing,
+            count(*) FILTER (WHERE anchored_at IS NULL AND unrecoverable_at IS NOT NULL)::int
+              AS unrecoverable,
+            count(*) FILTER (WHERE anchored_at IS NOT NULL)::int AS anchored_batches,
+            coalesce(sum(leaf_count) FILTER (WHERE anchored_at IS NOT NULL), 0)::bigint
+              AS anchored_versions,
+            max(anchored_at) AS last_anchored_at
+       FROM anchor_batch`,
+  );
+  const r = rows[0];
+  return {
+    unbatchedVersions: r.unbatched,
+    openBatches: r.open_batches,
+    openVersions: r.open_versions,
+    failingBatches: r.failing,
+    unrecoverableBatches: r.unrecoverable,
+    anchoredBatches: r.anchored_batches,
+    anchoredVersions: Number(r.anchored_versions),
+    lastAnchoredAt: r.last_anchored_at,
+  };
+}

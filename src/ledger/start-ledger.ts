@@ -1,11 +1,12 @@
 import path from 'node:path';
-import type { Parameters } from 'fhir/r4.js';
+import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type pg from 'pg';
 import type { LedgerConfig } from '../config.js';
 import type { LedgerOperations } from '../fhir/interactions/types.js';
 import type { Logger } from '../logger.js';
 import type { AnchorBatchDependencies } from './anchor-batch.js';
 import { createAnchorQueue } from './anchor-queue.js';
+import { anchoringCounts } from './anchor-store.js';
 import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from './anvil.js';
 import { ensureContracts } from './ensure-contracts.js';
 import { startInProcessAnchoring } from './in-process-anchoring.js';
@@ -115,6 +116,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
         { name: 'consentRegistry', valueString: contracts.consentRegistry },
         { name: 'provenanceAnchor', valueString: contracts.provenanceAnchor },
         ...(publicRpcUrl ? [{ name: 'rpcUrl', valueUrl: publicRpcUrl }] : []),
+        await anchoringPart(pool),
       ],
     });
     return {
@@ -138,4 +140,25 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
     await stopAll();
     throw err;
   }
+}
+
+/** `$ledger`'s `anchoring` part: counts an operator or a monitor can alert on. */
+async function anchoringPart(pool: pg.Pool): Promise<ParametersParameter> {
+  const c = await anchoringCounts(pool);
+  return {
+    name: 'anchoring',
+    part: [
+      { name: 'unbatchedVersions', valueInteger: c.unbatchedVersions },
+      { name: 'openBatches', valueInteger: c.openBatches },
+      { name: 'openVersions', valueInteger: c.openVersions },
+      { name: 'failingBatches', valueInteger: c.failingBatches },
+      { name: 'unrecoverableBatches', valueInteger: c.unrecoverableBatches },
+      { name: 'anchoredBatches', valueInteger: c.anchoredBatches },
+      // valueInteger is 32-bit in FHIR; a long-lived server passes that many versions.
+      { name: 'anchoredVersions', valueDecimal: c.anchoredVersions },
+      ...(c.lastAnchoredAt
+        ? [{ name: 'lastAnchoredAt', valueInstant: new Date(c.lastAnchoredAt).toISOString() }]
+        : []),
+    ],
+  };
 }

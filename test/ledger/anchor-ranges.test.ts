@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { readContract } from 'viem/actions';
+import { privateKeyToAccount } from 'viem/accounts';
+import { readContract, writeContract } from 'viem/actions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type Database } from '../../src/fhir/storage/database.js';
 import { migrate } from '../../src/fhir/storage/migrate.js';
@@ -184,5 +185,48 @@ describe('a chain that lost anchored blocks', () => {
       verify.body.parameter.find((p: { name: string }) => p.name === name);
     expect(param('status').valueCode).toBe('anchored');
     expect(param('verified').valueBoolean).toBe(true);
+  });
+
+  it('counts in $ledger what waits, what is anchored and what cannot succeed', async () => {
+    const anchoring = async () => {
+      const res = await server.api.get('/$ledger').expect(200);
+      const part = res.body.parameter.find((p: { name: string }) => p.name === 'anchoring').part;
+      return Object.fromEntries(
+        part.map((p: { name: string; valueInteger?: number; valueDecimal?: number }) => [
+          p.name,
+          p.valueInteger ?? p.valueDecimal,
+        ]),
+      ) as Record<
+        | 'anchoredVersions'
+        | 'openBatches'
+        | 'openVersions'
+        | 'failingBatches'
+        | 'unrecoverableBatches',
+        number
+      >;
+    };
+    const healthy = await anchoring();
+    expect(healthy.anchoredVersions).toBeGreaterThanOrEqual(12); // 6 Patients + 6 Provenances
+    expect(healthy.openBatches).toBe(0);
+    expect(healthy.unrecoverableBatches).toBe(0);
+
+    // Without the anchorer role the transaction would revert: no retry can fix that.
+    const role = await readContract(chain.admin, {
+      address: chain.provenanceAnchor,
+      abi: provenanceAnchorAbi,
+      functionName: 'ANCHORER_ROLE',
+    });
+    await writeContract(chain.admin, {
+      address: chain.provenanceAnchor,
+      abi: provenanceAnchorAbi,
+      functionName: 'revokeRole',
+      args: [role, privateKeyToAccount(chain.operatorKey).address],
+    });
+    await createPatients(server, 1, 'NoRole');
+    await waitFor('the failure counted', async () => (await anchoring()).unrecoverableBatches > 0);
+    const failing = await anchoring();
+    expect(failing.failingBatches).toBeGreaterThanOrEqual(failing.unrecoverableBatches);
+    expect(failing.openVersions).toBe(2);
+    expect(failing.anchoredVersions).toBe(healthy.anchoredVersions);
   });
 });
