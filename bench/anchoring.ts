@@ -8,7 +8,7 @@
  *      a steady POST load: write-to-anchored latency p50/p95 (outbox recorded_at to the batch's
  *      anchored_at, both PostgreSQL's clock), and gas per version.
  *
- *   npm run bench:anchoring [-- --backlog 200000 --batch 10000 --seconds 20 --connections 8
+ *   npm run bench:anchoring [-- --backlog 200000 --batch 20000 --seconds 20 --connections 8
  *                              --interval 500 --skip-backlog --skip-load]
  *
  * Uses DATABASE_URL's server when set, otherwise an embedded PostgreSQL in a temporary folder.
@@ -34,7 +34,7 @@ import { createLogger } from '../src/logger.js';
 const { values: args } = parseArgs({
   options: {
     backlog: { type: 'string', default: '200000' },
-    batch: { type: 'string', default: '10000' },
+    batch: { type: 'string', default: '20000' },
     seconds: { type: 'string', default: '20' },
     connections: { type: 'string', default: '8' },
     /** Relay interval of the load phase (ANCHOR_INTERVAL_MS). */
@@ -206,6 +206,14 @@ async function sustainedLoad() {
             max(extract(epoch FROM b.anchored_at - o.recorded_at)) AS max
        FROM anchor_leaf o JOIN anchor_batch b ON b.id = o.batch_id`,
   );
+  // Where a version's wait goes: until its batch is claimed, until the transaction is sent,
+  // until the receipt is in and stored.
+  const { rows: phases } = await pool.query(
+    `SELECT avg(extract(epoch FROM b.created_at - o.recorded_at)) AS claim,
+            avg(extract(epoch FROM b.sent_at - b.created_at)) AS send,
+            avg(extract(epoch FROM b.anchored_at - b.sent_at)) AS mined
+       FROM anchor_leaf o JOIN anchor_batch b ON b.id = o.batch_id`,
+  );
   const ledger = (await (
     await fetch(`${url}/$ledger`, { headers: { Authorization: authorization } })
   ).json()) as { parameter: Array<{ name: string; valueUrl?: string }> };
@@ -216,7 +224,10 @@ async function sustainedLoad() {
     `(b) ${writes} writes in ${seconds} s (${Math.round(writes / seconds)}/s, ${connections} connections), ` +
       `${r.n} versions anchored (with Provenance) in ${txs} transactions, anvil at 1 s blocks:\n` +
       `    write-to-anchored p50 ${Number(r.p50).toFixed(2)} s, p95 ${Number(r.p95).toFixed(2)} s, ` +
-      `max ${Number(r.max).toFixed(2)} s; ${(Number(gas) / r.n).toFixed(1)} gas/version`,
+      `max ${Number(r.max).toFixed(2)} s; ${(Number(gas) / r.n).toFixed(1)} gas/version\n` +
+      `    on average ${Number(phases[0].claim).toFixed(2)} s until claimed in a batch, ` +
+      `${Number(phases[0].send).toFixed(2)} s more until sent, ` +
+      `${Number(phases[0].mined).toFixed(2)} s more until mined and recorded`,
   );
   await pool.end();
   child.kill('SIGTERM');

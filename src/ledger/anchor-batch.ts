@@ -110,8 +110,10 @@ async function finish(
   tree: MerkleTree,
   receipt: Pick<TransactionReceipt, 'transactionHash' | 'blockNumber'>,
 ): Promise<AnchorBatchReturnType> {
-  const head = await getBlockNumber(deps.client, { cacheTime: 0 });
-  if (head - receipt.blockNumber + 1n < BigInt(deps.confirmations)) {
+  // A receipt in hand is one confirmation: the head is read only when more are wanted.
+  const head =
+    deps.confirmations > 1 ? await getBlockNumber(deps.client, { cacheTime: 0 }) : undefined;
+  if (head !== undefined && head - receipt.blockNumber + 1n < BigInt(deps.confirmations)) {
     throw new AnchorRetryableError('anchor transaction mined; waiting for confirmations');
   }
   await recordAnchored(deps.pool, batchId, {

@@ -66,7 +66,8 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
         rpcUrl,
         privateKey: ANVIL_DEV_PRIVATE_KEYS[0],
         chainId: anvil.chainId,
-        pollingInterval: 100,
+        // Local and cheap to ask: a receipt is noticed within 50 ms of its block.
+        pollingInterval: 50,
       });
       const deployment = await ensureContracts(client, {
         file: path.join(dataDir, 'contracts.json'),
