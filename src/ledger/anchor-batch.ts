@@ -51,8 +51,9 @@ export async function anchorBatch(
   if (!batch) return 'unknown-batch';
   if (batch.anchoredAt) return 'already-anchored';
   const leaves = await loadLeaves(deps.pool, batch);
-  if (leaves.length !== batch.leafCount) {
-    // Outbox rows are never deleted: a different count means the database was altered.
+  // Outbox rows are never deleted, and a range starts at a committed row: no leaves, or
+  // fewer than a legacy batch claimed, means the database was altered.
+  if (leaves.length === 0 || (batch.firstSeq === null && leaves.length !== batch.leafCount)) {
     throw new AnchorUnrecoverableError(
       `batch ${batchId} holds ${leaves.length} outbox rows, ${batch.leafCount} when claimed`,
     );
@@ -118,6 +119,7 @@ async function finish(
   }
   await recordAnchored(deps.pool, batchId, {
     root: tree.root,
+    leafCount: tree.leafCount,
     nodes: tree.nodes,
     txHash: fromHex(receipt.transactionHash),
     blockNumber: receipt.blockNumber,

@@ -5,7 +5,8 @@ import type pg from 'pg';
 export interface BatchRow {
   id: string;
   batchKey: Buffer;
-  leafCount: number;
+  /** Null for a range batch until anchoring has read its leaves. */
+  leafCount: number | null;
   txHash: Buffer | null;
   sentAt: string | null;
   anchoredAt: string | null;
@@ -49,18 +50,18 @@ export async function outboxHorizon(pool: pg.Pool, waitMs: number): Promise<bigi
 }
 
 /**
- * Claims up to `maxBatches` batches of at most `size` unclaimed rows, each a contiguous seq
- * range after the last one claimed and up to `horizon`: one INSERT per batch, no write to the
- * outbox rows. A batch of fewer than `size` rows extends to the horizon.
+ * Claims up to `maxBatches` batches, each the seq range of at most `size` positions from the
+ * first unclaimed row after the last range, up to `horizon`: one INSERT per batch that reads
+ * one index entry, nothing written to or counted in the outbox. Returns the batch ids.
  */
 export async function claimRanges(
   pool: pg.Pool,
   horizon: bigint,
   size: number,
   maxBatches: number,
-): Promise<Array<{ id: string; leafCount: number }>> {
+): Promise<string[]> {
   const client = await pool.connect();
-  const claimed: Array<{ id: string; leafCount: number }> = [];
+  const claimed: string[] = [];
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
@@ -69,24 +70,19 @@ export async function claimRanges(
     );
     let after = BigInt(rows[0]!.last);
     while (claimed.length < maxBatches && after < horizon) {
-      const { rows: batch } = await client.query<{
-        id: string;
-        leaf_count: number;
-        last_seq: string;
-      }>(
-        `WITH r AS (
-           SELECT seq FROM anchor_outbox
-            WHERE seq > $1 AND seq <= $2 AND batch_id IS NULL ORDER BY seq LIMIT $3
-         )
-         INSERT INTO anchor_batch (batch_key, leaf_count, first_seq, last_seq)
-         SELECT $4, count(*), $1 + 1, CASE WHEN count(*) = $3 THEN max(seq) ELSE $2 END
-           FROM r HAVING count(*) > 0
-         RETURNING id, leaf_count, last_seq`,
-        [after.toString(), horizon.toString(), size, randomBytes(32)],
-      );
+      const { rows: batch } = await client.query<{ id: string; last_seq: string }>({
+        name: 'anchor-claim-range',
+        text: `INSERT INTO anchor_batch (batch_key, first_seq, last_seq)
+               SELECT $4, f, least(f + $3 - 1, $2)
+                 FROM (SELECT min(seq) AS f FROM anchor_outbox
+                        WHERE seq > $1 AND seq <= $2 AND batch_id IS NULL) first
+                WHERE f IS NOT NULL
+               RETURNING id, last_seq`,
+        values: [after.toString(), horizon.toString(), size, randomBytes(32)],
+      });
       const row = batch[0];
       if (!row) break;
-      claimed.push({ id: row.id, leafCount: row.leaf_count });
+      claimed.push(row.id);
       after = BigInt(row.last_seq);
     }
     await client.query('COMMIT');
@@ -162,17 +158,18 @@ export async function recordSent(pool: pg.Pool, id: string, txHash: Uint8Array):
 
 export interface AnchoredBatch {
   root: Uint8Array;
+  leafCount: number;
   nodes: Uint8Array;
   txHash: Uint8Array;
   blockNumber: bigint;
 }
 
-/** Stores root, transaction, block and the tree (every leaf's proof) and marks the batch anchored. */
+/** Stores root, leaf count, transaction, block and the tree (every leaf's proof); marks the batch anchored. */
 export async function recordAnchored(pool: pg.Pool, id: string, a: AnchoredBatch): Promise<void> {
   await pool.query(
     `UPDATE anchor_batch
         SET root = $2, tree = $3, tx_hash = $4, block_number = $5, anchored_at = now(),
-            last_error = NULL, unrecoverable_at = NULL
+            leaf_count = $6, last_error = NULL, unrecoverable_at = NULL
       WHERE id = $1`,
     [
       id,
@@ -180,6 +177,7 @@ export async function recordAnchored(pool: pg.Pool, id: string, a: AnchoredBatch
       Buffer.from(a.nodes),
       Buffer.from(a.txHash),
       a.blockNumber.toString(),
+      a.leafCount,
     ],
   );
 }
@@ -252,9 +250,8 @@ export async function versionAnchor(
 export interface AnchoringCounts {
   /** Versions written and not yet in a batch. */
   unbatchedVersions: number;
-  /** Batches (and their versions) waiting to be anchored. */
+  /** Batches waiting to be anchored. */
   openBatches: number;
-  openVersions: number;
   /** Open batches whose last attempt failed; of them, those that cannot succeed unaided. */
   failingBatches: number;
   unrecoverableBatches: number;
@@ -270,7 +267,6 @@ export async function anchoringCounts(pool: pg.Pool): Promise<AnchoringCounts> {
               WHERE batch_id IS NULL
                 AND seq > (SELECT coalesce(max(last_seq), 0) FROM anchor_batch))::int AS unbatched,
             count(*) FILTER (WHERE anchored_at IS NULL)::int AS open_batches,
-            coalesce(sum(leaf_count) FILTER (WHERE anchored_at IS NULL), 0)::int AS open_versions,
             count(*) FILTER (WHERE anchored_at IS NULL AND last_error IS NOT NULL)::int AS failing,
             count(*) FILTER (WHERE anchored_at IS NULL AND unrecoverable_at IS NOT NULL)::int
               AS unrecoverable,
@@ -284,7 +280,6 @@ export async function anchoringCounts(pool: pg.Pool): Promise<AnchoringCounts> {
   return {
     unbatchedVersions: r.unbatched,
     openBatches: r.open_batches,
-    openVersions: r.open_versions,
     failingBatches: r.failing,
     unrecoverableBatches: r.unrecoverable,
     anchoredBatches: r.anchored_batches,

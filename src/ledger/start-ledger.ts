@@ -151,7 +151,6 @@ async function anchoringPart(pool: pg.Pool): Promise<ParametersParameter> {
     part: [
       { name: 'unbatchedVersions', valueInteger: c.unbatchedVersions },
       { name: 'openBatches', valueInteger: c.openBatches },
-      { name: 'openVersions', valueInteger: c.openVersions },
       { name: 'failingBatches', valueInteger: c.failingBatches },
       { name: 'unrecoverableBatches', valueInteger: c.unrecoverableBatches },
       { name: 'anchoredBatches', valueInteger: c.anchoredBatches },

@@ -59,8 +59,8 @@ describe('claiming outbox seq ranges', () => {
          LEFT JOIN anchor_batch b ON o.seq BETWEEN b.first_seq AND b.last_seq
         GROUP BY o.seq`,
     );
-    const { rows: ranges } = await db.pool.query<{ first: string; last: string; n: number }>(
-      'SELECT first_seq AS first, last_seq AS last, leaf_count AS n FROM anchor_batch ORDER BY first_seq',
+    const { rows: ranges } = await db.pool.query<{ first: string; last: string }>(
+      'SELECT first_seq AS first, last_seq AS last FROM anchor_batch ORDER BY first_seq',
     );
     return { held, ranges };
   }
@@ -74,8 +74,8 @@ describe('claiming outbox seq ranges', () => {
     await early.end();
     const horizon = await outboxHorizon(db.pool, 50);
     expect(horizon).toBeDefined();
-    const batches = await claimRanges(db.pool, horizon!, 100, 10);
-    expect(batches.map((b) => b.leafCount)).toEqual([4]);
+    expect(await claimRanges(db.pool, horizon!, 100, 10)).toHaveLength(1);
+    expect((await claimedState()).held.map((r) => r.batches)).toEqual([1, 1, 1, 1]);
 
     // A rolled-back writer leaves a gap, never a row that is claimed later.
     const aborted = await write(2);
@@ -112,10 +112,9 @@ describe('claiming outbox seq ranges', () => {
     expect(held.length).toBeGreaterThan(100);
     expect(held.filter((r) => r.batches !== 1)).toEqual([]);
     for (let i = 1; i < ranges.length; i++) {
-      expect(BigInt(ranges[i]!.first)).toBe(BigInt(ranges[i - 1]!.last) + 1n);
+      expect(BigInt(ranges[i]!.first)).toBeGreaterThan(BigInt(ranges[i - 1]!.last));
     }
-    expect(ranges.reduce((sum, r) => sum + r.n, 0)).toBe(held.length);
-    expect(ranges.every((r) => r.n >= 1 && r.n <= 7)).toBe(true);
+    expect(ranges.every((r) => BigInt(r.last) - BigInt(r.first) < 7n)).toBe(true);
   });
 });
 
@@ -197,11 +196,7 @@ describe('a chain that lost anchored blocks', () => {
           p.valueInteger ?? p.valueDecimal,
         ]),
       ) as Record<
-        | 'anchoredVersions'
-        | 'openBatches'
-        | 'openVersions'
-        | 'failingBatches'
-        | 'unrecoverableBatches',
+        'anchoredVersions' | 'openBatches' | 'failingBatches' | 'unrecoverableBatches',
         number
       >;
     };
@@ -226,7 +221,7 @@ describe('a chain that lost anchored blocks', () => {
     await waitFor('the failure counted', async () => (await anchoring()).unrecoverableBatches > 0);
     const failing = await anchoring();
     expect(failing.failingBatches).toBeGreaterThanOrEqual(failing.unrecoverableBatches);
-    expect(failing.openVersions).toBe(2);
+    expect(failing.openBatches).toBeGreaterThanOrEqual(1);
     expect(failing.anchoredVersions).toBe(healthy.anchoredVersions);
   });
 });

@@ -6,8 +6,11 @@
 export const sql = `
 -- A range batch holds every outbox row with first_seq <= seq <= last_seq that has no
 -- batch_id of its own. Ranges follow each other without overlap (the relay claims them
--- under a lock, and last_seq is unique); legacy batches have no range.
+-- under a lock, and last_seq is unique), gaps between them hold no unclaimed row; legacy
+-- batches have no range.
+-- A range's leaf_count is known once anchoring reads its leaves: claiming never reads rows.
 ALTER TABLE anchor_batch
+  ALTER COLUMN leaf_count DROP NOT NULL,
   ADD COLUMN first_seq bigint,
   ADD COLUMN last_seq  bigint,
   ADD COLUMN unrecoverable_at timestamptz,
