@@ -31,19 +31,17 @@ export async function outboxHorizon(pool: pg.Pool, waitMs: number): Promise<bigi
     'SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM anchor_outbox_seq_seq',
   );
   const last = BigInt(rows[0]!.last);
+  // Transactions holding the writer lock; with $1, only those among $1 still holding it.
   const holders = `SELECT array_agg(virtualtransaction) AS v FROM pg_locks
      WHERE locktype = 'advisory' AND classid = 0 AND objid = ${OUTBOX_WRITER_LOCK} AND objsubid = 1
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
-  const inFlight = (await pool.query<{ v: string[] | null }>(holders)).rows[0]!.v;
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND ($1::text[] IS NULL OR virtualtransaction = ANY($1::text[]))`;
+  const inFlight = (await pool.query<{ v: string[] | null }>(holders, [null])).rows[0]!.v;
   if (!inFlight) return last;
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const { rows: still } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (${holders.replace('array_agg(virtualtransaction) AS v', '1')}
-         AND virtualtransaction = ANY($1::text[])) x`,
-      [inFlight],
-    );
-    if (still[0]!.n === 0) return last;
+    const { rows: still } = await pool.query<{ v: string[] | null }>(holders, [inFlight]);
+    if (!still[0]!.v) return last;
     if (Date.now() > deadline) return undefined;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
