@@ -44,9 +44,9 @@ async function insertOutboxRows(tx: Tx, versions: StoredVersion[]): Promise<void
     leaves.push(Buffer.from(leafHash(versionRef(version), hash)));
   }
   await tx.query({
-    name: 'anchor-outbox-insert',
-    // A database function (migration 005): it also marks the transaction for the relay.
-    text: 'SELECT anchor_outbox_insert($1::text[], $2::text[], $3::int[], $4::bytea[], $5::bytea[])',
+    name: 'insert-anchor-outbox',
+    text: `INSERT INTO anchor_outbox (resource_type, id, version_id, content_hash, leaf)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::bytea[])`,
     values: [types, ids, versionIds, hashes, leaves],
   });
 }

@@ -37,13 +37,11 @@ describe('claiming outbox seq ranges', () => {
     await client.query('BEGIN');
     const ids = Array.from({ length: count }, () => `r${next++}`);
     const bytes = ids.map((id) => Buffer.alloc(32, id));
-    await client.query('SELECT anchor_outbox_insert($1, $2, $3, $4, $5)', [
-      ids.map(() => 'Patient'),
-      ids,
-      ids.map(() => 1),
-      bytes,
-      bytes,
-    ]);
+    await client.query(
+      `INSERT INTO anchor_outbox (resource_type, id, version_id, content_hash, leaf)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::bytea[])`,
+      [ids.map(() => 'Patient'), ids, ids.map(() => 1), bytes, bytes],
+    );
     return {
       async end(commit = true) {
         await client.query(commit ? 'COMMIT' : 'ROLLBACK');

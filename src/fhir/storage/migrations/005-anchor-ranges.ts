@@ -22,19 +22,19 @@ ALTER TABLE anchor_batch ALTER COLUMN tree SET STORAGE EXTERNAL;
 -- New rows keep batch_id NULL for ever, so this index would only duplicate the primary key.
 DROP INDEX anchor_outbox_pending;
 
--- The outbox insert of the write path. The shared advisory lock (held to COMMIT, never
--- waited for: nobody takes it exclusively) marks a transaction that may hold outbox seqs not
--- yet visible; the relay waits for such transactions to end before it claims up to a seq
--- (src/ledger/anchor-store.ts, outboxHorizon). Taken before nextval, hence a function.
-CREATE FUNCTION anchor_outbox_insert(
-  types text[], ids text[], version_ids integer[], hashes bytea[], leaves bytea[]
-) RETURNS void LANGUAGE plpgsql AS $$
+-- Every INSERT into the outbox first takes this shared advisory lock, held to COMMIT and never
+-- waited for (nobody takes it exclusively): it marks a transaction that may hold outbox seqs
+-- not yet visible, and the relay waits for such transactions to end before it claims up to a
+-- seq (src/ledger/anchor-store.ts, outboxHorizon). A BEFORE STATEMENT trigger runs before
+-- any row's nextval, so no writer can bypass it.
+CREATE FUNCTION anchor_outbox_writer_lock() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock_shared(724311005);
-  INSERT INTO anchor_outbox (resource_type, id, version_id, content_hash, leaf)
-  SELECT * FROM unnest(types, ids, version_ids, hashes, leaves);
+  RETURN NULL;
 END
 $$;
+CREATE TRIGGER anchor_outbox_writer_lock BEFORE INSERT ON anchor_outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION anchor_outbox_writer_lock();
 
 -- Every outbox row with the batch that holds it (range or legacy), NULL while unclaimed.
 CREATE VIEW anchor_leaf AS
