@@ -8,7 +8,7 @@
  *      a steady POST load: write-to-anchored latency p50/p95 (outbox recorded_at to the batch's
  *      anchored_at, both PostgreSQL's clock), and gas per version.
  *
- *   npm run bench:anchoring [-- --backlog 200000 --batch 10000 --seconds 20 --connections 8
+ *   npm run bench:anchoring [-- --backlog 200000 --batch 20000 --seconds 20 --connections 8
  *                              --interval 500 --skip-backlog --skip-load]
  *
  * Uses DATABASE_URL's server when set, otherwise an embedded PostgreSQL in a temporary folder.
@@ -34,7 +34,7 @@ import { createLogger } from '../src/logger.js';
 const { values: args } = parseArgs({
   options: {
     backlog: { type: 'string', default: '200000' },
-    batch: { type: 'string', default: '10000' },
+    batch: { type: 'string', default: '20000' },
     seconds: { type: 'string', default: '20' },
     connections: { type: 'string', default: '8' },
     /** Relay interval of the load phase (ANCHOR_INTERVAL_MS). */
@@ -86,11 +86,13 @@ async function gasUsed(pool: pg.Pool, rpcUrl: string): Promise<{ gas: bigint; tx
 }
 
 const open = (pool: pg.Pool) => async () => {
+  // Nothing after the last claimed range and no batch open (legacy per-row batches: none here).
   const { rows } = await pool.query(
-    `SELECT (SELECT count(*) FROM anchor_outbox WHERE batch_id IS NULL)
-          + (SELECT coalesce(sum(leaf_count), 0) FROM anchor_batch WHERE anchored_at IS NULL) AS n`,
+    `SELECT NOT EXISTS (SELECT 1 FROM anchor_batch WHERE anchored_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM anchor_outbox
+                         WHERE seq > (SELECT coalesce(max(last_seq), 0) FROM anchor_batch)) AS done`,
   );
-  return Number(rows[0].n) === 0;
+  return rows[0].done === true;
 };
 
 /** (a) A backlog of outbox rows drained by the relay and the in-process anchoring. */
@@ -202,7 +204,15 @@ async function sustainedLoad() {
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.anchored_at - o.recorded_at)) AS p50,
             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM b.anchored_at - o.recorded_at)) AS p95,
             max(extract(epoch FROM b.anchored_at - o.recorded_at)) AS max
-       FROM anchor_outbox o JOIN anchor_batch b ON b.id = o.batch_id`,
+       FROM anchor_leaf o JOIN anchor_batch b ON b.id = o.batch_id`,
+  );
+  // Where a version's wait goes: until its batch is claimed, until the transaction is sent,
+  // until the receipt is in and stored.
+  const { rows: phases } = await pool.query(
+    `SELECT avg(extract(epoch FROM b.created_at - o.recorded_at)) AS claim,
+            avg(extract(epoch FROM b.sent_at - b.created_at)) AS send,
+            avg(extract(epoch FROM b.anchored_at - b.sent_at)) AS mined
+       FROM anchor_leaf o JOIN anchor_batch b ON b.id = o.batch_id`,
   );
   const ledger = (await (
     await fetch(`${url}/$ledger`, { headers: { Authorization: authorization } })
@@ -214,7 +224,10 @@ async function sustainedLoad() {
     `(b) ${writes} writes in ${seconds} s (${Math.round(writes / seconds)}/s, ${connections} connections), ` +
       `${r.n} versions anchored (with Provenance) in ${txs} transactions, anvil at 1 s blocks:\n` +
       `    write-to-anchored p50 ${Number(r.p50).toFixed(2)} s, p95 ${Number(r.p95).toFixed(2)} s, ` +
-      `max ${Number(r.max).toFixed(2)} s; ${(Number(gas) / r.n).toFixed(1)} gas/version`,
+      `max ${Number(r.max).toFixed(2)} s; ${(Number(gas) / r.n).toFixed(1)} gas/version\n` +
+      `    on average ${Number(phases[0].claim).toFixed(2)} s until claimed in a batch, ` +
+      `${Number(phases[0].send).toFixed(2)} s more until sent, ` +
+      `${Number(phases[0].mined).toFixed(2)} s more until mined and recorded`,
   );
   await pool.end();
   child.kill('SIGTERM');

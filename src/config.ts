@@ -87,6 +87,8 @@ export interface AnchorConfig {
   redispatchAfterMs: number;
   /** How often BullMQ looks for jobs of dead workers (their lock lasts twice this). */
   stalledCheckMs: number;
+  /** Batches one process (server or worker) anchors at the same time. */
+  concurrency: number;
 }
 
 export interface AuthConfig {
@@ -180,12 +182,13 @@ function loadLedgerConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     redisUrl: optionalUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
     queueName,
     anchor: {
-      batchSize: integer(env, 'ANCHOR_BATCH_SIZE', 10_000, 1, 1_000_000),
+      batchSize: integer(env, 'ANCHOR_BATCH_SIZE', 20_000, 1, 1_000_000),
       confirmations: integer(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
       intervalMs: integer(env, 'ANCHOR_INTERVAL_MS', 500, 10, 3_600_000),
       receiptTimeoutMs: integer(env, 'ANCHOR_RECEIPT_TIMEOUT_MS', 120_000, 100, 86_400_000),
       redispatchAfterMs: integer(env, 'ANCHOR_REDISPATCH_MS', 600_000, 100, 86_400_000),
       stalledCheckMs: integer(env, 'ANCHOR_STALLED_CHECK_MS', 5000, 100, 600_000),
+      concurrency: integer(env, 'ANCHOR_CONCURRENCY', 4, 1, 64),
     },
   };
 }

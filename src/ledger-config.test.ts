@@ -19,18 +19,19 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('ledger configuration', () => {
-  it('defaults to the embedded chain, in-process anchoring and 10 000-version batches', () => {
+  it('defaults to the embedded chain, in-process anchoring and 20 000-version batches', () => {
     expect(loadConfig({}).ledger).toEqual({
       chain: { kind: 'embedded', port: 8545, blockTime: undefined },
       redisUrl: undefined,
       queueName: 'anchor',
       anchor: {
-        batchSize: 10_000,
+        batchSize: 20_000,
         confirmations: 1,
         intervalMs: 500,
         receiptTimeoutMs: 120_000,
         redispatchAfterMs: 600_000,
         stalledCheckMs: 5000,
+        concurrency: 4,
       },
     });
   });
@@ -50,6 +51,7 @@ describe('ledger configuration', () => {
       ANCHOR_RECEIPT_TIMEOUT_MS: '30000',
       ANCHOR_REDISPATCH_MS: '60000',
       ANCHOR_STALLED_CHECK_MS: '1000',
+      ANCHOR_CONCURRENCY: '2',
     }).ledger;
     expect(ledger).toEqual({
       chain: {
@@ -69,6 +71,7 @@ describe('ledger configuration', () => {
         receiptTimeoutMs: 30_000,
         redispatchAfterMs: 60_000,
         stalledCheckMs: 1000,
+        concurrency: 2,
       },
     });
     expect(loadConfig({ CHAIN_PORT: '9545', CHAIN_BLOCK_TIME: '1' }).ledger?.chain).toEqual({

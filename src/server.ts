@@ -99,6 +99,9 @@ export async function startServer({
         logger,
       });
       services.ledger = ledger.operations;
+      // Committed versions are claimed right away rather than at the relay's next tick.
+      const running = ledger;
+      hooks.afterCommit.push(async () => running.wakeRelay());
       consent = await startConsent({
         config: config.consent,
         ledger,

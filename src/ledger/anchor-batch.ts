@@ -9,12 +9,12 @@ import {
   TransactionReceiptNotFoundError,
 } from 'viem';
 import {
+  estimateFeesPerGas,
   getBlockNumber,
   getContractEvents,
   getTransaction,
   getTransactionReceipt,
   readContract,
-  simulateContract,
   waitForTransactionReceipt,
   writeContract,
 } from 'viem/actions';
@@ -50,17 +50,35 @@ export async function anchorBatch(
   const batch = await loadBatch(deps.pool, batchId);
   if (!batch) return 'unknown-batch';
   if (batch.anchoredAt) return 'already-anchored';
-  const tree = buildMerkleTree(await loadLeaves(deps.pool, batchId));
+  const leaves = await loadLeaves(deps.pool, batch);
+  // Outbox rows are never deleted, and a range starts at a committed row: no leaves, or
+  // fewer than a legacy batch claimed, means the database was altered.
+  if (leaves.length === 0 || (batch.firstSeq === null && leaves.length !== batch.leafCount)) {
+    throw new AnchorUnrecoverableError(
+      `batch ${batchId} holds ${leaves.length} outbox rows, ${batch.leafCount} when claimed`,
+    );
+  }
+  const tree = buildMerkleTree(leaves);
   const root = toHex(tree.root);
   try {
+    let replace: Replacement | undefined;
     if (batch.txHash) {
       const earlier = await receiptOf(deps, toHex(batch.txHash) as Hash, batch.sentAt);
-      if (earlier?.status === 'success') return finish(deps, batchId, tree, earlier);
+      if (earlier && 'status' in earlier) {
+        if (earlier.status === 'success') return finish(deps, batchId, tree, earlier);
+      } else replace = earlier;
     }
-    const onChain = await anchoredTransaction(deps, root);
-    if (onChain) return finish(deps, batchId, tree, onChain);
-
-    const hash = await send(deps, root, tree.leafCount, toHex(batch.batchKey));
+    let hash: Hash;
+    try {
+      hash = await send(deps, root, tree.leafCount, toHex(batch.batchKey), replace);
+    } catch (error) {
+      // Anchored by an attempt that died before recording its transaction (or by another
+      // worker): record that anchoring rather than a second one.
+      if (revertName(error) !== 'ProvenanceAnchorRootAlreadyAnchored') throw error;
+      const onChain = await anchoredTransaction(deps, root);
+      if (!onChain) throw error;
+      return finish(deps, batchId, tree, onChain);
+    }
     await recordSent(deps.pool, batchId, fromHex(hash));
     const receipt = await waitForTransactionReceipt(deps.client, {
       hash,
@@ -78,18 +96,30 @@ export async function anchorBatch(
   }
 }
 
+/** An overdue transaction still pending: its nonce, and fees a replacement must outbid. */
+interface Replacement {
+  nonce: number;
+  /** Given, not estimated: nodes estimate against a pending state that already anchors the root. */
+  gas: bigint;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+}
+
 async function finish(
   deps: AnchorBatchDependencies,
   batchId: string,
   tree: MerkleTree,
   receipt: Pick<TransactionReceipt, 'transactionHash' | 'blockNumber'>,
 ): Promise<AnchorBatchReturnType> {
-  const head = await getBlockNumber(deps.client, { cacheTime: 0 });
-  if (head - receipt.blockNumber + 1n < BigInt(deps.confirmations)) {
+  // A receipt in hand is one confirmation: the head is read only when more are wanted.
+  const head =
+    deps.confirmations > 1 ? await getBlockNumber(deps.client, { cacheTime: 0 }) : undefined;
+  if (head !== undefined && head - receipt.blockNumber + 1n < BigInt(deps.confirmations)) {
     throw new AnchorRetryableError('anchor transaction mined; waiting for confirmations');
   }
   await recordAnchored(deps.pool, batchId, {
     root: tree.root,
+    leafCount: tree.leafCount,
     nodes: tree.nodes,
     txHash: fromHex(receipt.transactionHash),
     blockNumber: receipt.blockNumber,
@@ -97,12 +127,15 @@ async function finish(
   return 'anchored';
 }
 
-/** The receipt of a transaction sent earlier; undefined when it was dropped or is still pending. */
+/**
+ * The receipt of a transaction sent earlier; what a replacement needs when it is still pending
+ * after `receiptTimeoutMs` (fee too low for the chain); undefined when it was dropped.
+ */
 async function receiptOf(
   deps: AnchorBatchDependencies,
   hash: Hash,
   sentAt: string | null,
-): Promise<TransactionReceipt | undefined> {
+): Promise<TransactionReceipt | Replacement | undefined> {
   try {
     return await getTransactionReceipt(deps.client, { hash });
   } catch (error) {
@@ -112,8 +145,9 @@ async function receiptOf(
     if (isNotFound(error)) return undefined;
     throw error;
   });
+  if (!pending) return undefined;
   const age = sentAt ? Date.now() - new Date(sentAt).getTime() : Number.POSITIVE_INFINITY;
-  if (pending && age < deps.receiptTimeoutMs) {
+  if (age < deps.receiptTimeoutMs) {
     // Still in the mempool and not yet overdue: wait for it rather than racing a second one.
     return waitForTransactionReceipt(deps.client, {
       hash,
@@ -121,7 +155,13 @@ async function receiptOf(
       timeout: deps.receiptTimeoutMs - age,
     });
   }
-  return undefined;
+  const fee = pending.maxFeePerGas ?? pending.gasPrice ?? 0n;
+  return {
+    nonce: pending.nonce,
+    gas: pending.gas,
+    maxFeePerGas: fee,
+    maxPriorityFeePerGas: pending.maxPriorityFeePerGas ?? fee,
+  };
 }
 
 /** The anchoring transaction of a root already on chain (from its RootAnchored event). */
@@ -151,28 +191,48 @@ async function anchoredTransaction(
 }
 
 /**
- * Simulates, then sends. Senders sharing the key are serialised by a PostgreSQL advisory lock
- * (held only while sending), so two workers never pick the same nonce.
+ * Sends (viem estimates gas first, so a call that would revert fails here with its reason).
+ * Senders sharing the key are serialised by a PostgreSQL advisory lock (held only while
+ * sending), so two workers never pick the same nonce. A replacement reuses the overdue
+ * transaction's nonce and outbids its fees by a quarter (nodes want at least a tenth).
  */
 async function send(
   deps: AnchorBatchDependencies,
   root: Hash,
   leafCount: number,
   batchKey: Hash,
+  replace?: Replacement,
 ): Promise<Hash> {
   const lock = await deps.pool.connect();
   try {
     await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [
       `anchor-signer:${deps.client.account.address}`,
     ]);
-    const { request } = await simulateContract(deps.client, {
+    let fees: Partial<Replacement> = {};
+    if (replace) {
+      const now = await estimateFeesPerGas(deps.client);
+      const outbid = (old: bigint, current: bigint) => {
+        const bumped = (old * 5n) / 4n + 1n;
+        return bumped > current ? bumped : current;
+      };
+      const maxPriorityFeePerGas = outbid(replace.maxPriorityFeePerGas, now.maxPriorityFeePerGas);
+      fees = {
+        nonce: replace.nonce,
+        gas: replace.gas,
+        maxPriorityFeePerGas,
+        // At least the tip on top of what the chain asks now: the fee cap never undercuts it.
+        maxFeePerGas: outbid(replace.maxFeePerGas, now.maxFeePerGas + maxPriorityFeePerGas),
+      };
+    }
+    return await writeContract(deps.client, {
       address: deps.provenanceAnchor,
       abi: provenanceAnchorAbi,
       functionName: 'anchor',
       args: [root, BigInt(leafCount), batchKey],
       account: deps.client.account,
+      chain: deps.client.chain,
+      ...fees,
     });
-    return await writeContract(deps.client, request);
   } finally {
     await lock
       .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [
@@ -196,19 +256,23 @@ function classify(error: unknown): Error {
     return error;
   }
   if (error instanceof BaseError) {
-    const revert = error.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError) {
-      const name = revert.data?.errorName ?? '';
-      // RootAlreadyAnchored is a race with another worker: the next attempt records it.
-      if (UNRECOVERABLE_REVERTS.has(name)) {
-        return new AnchorUnrecoverableError(`anchor would revert: ${name}`, { cause: error });
-      }
+    const name = revertName(error);
+    // RootAlreadyAnchored is a race with another worker: the next attempt records it.
+    if (name && UNRECOVERABLE_REVERTS.has(name)) {
+      return new AnchorUnrecoverableError(`anchor would revert: ${name}`, { cause: error });
     }
     return new AnchorRetryableError(error.shortMessage, { cause: error });
   }
   return new AnchorRetryableError(error instanceof Error ? error.message : String(error), {
     cause: error,
   });
+}
+
+/** The contract error a call reverted with, when it is one. */
+function revertName(error: unknown): string | undefined {
+  if (!(error instanceof BaseError)) return undefined;
+  const revert = error.walk((e) => e instanceof ContractFunctionRevertedError);
+  return revert instanceof ContractFunctionRevertedError ? revert.data?.errorName : undefined;
 }
 
 function isNotFound(error: unknown): boolean {

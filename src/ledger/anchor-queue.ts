@@ -84,7 +84,12 @@ export function startAnchorWorker(params: StartAnchorWorkerParameters) {
         const outcome = await anchorBatch(params.deps, batchId);
         params.logger.info({ batchId, outcome }, 'anchor batch done');
       } catch (err) {
-        await recordError(params.deps.pool, batchId, String(err)).catch(() => {});
+        await recordError(
+          params.deps.pool,
+          batchId,
+          String(err),
+          err instanceof AnchorUnrecoverableError,
+        ).catch(() => {});
         if (err instanceof AnchorUnrecoverableError) {
           params.logger.error({ batchId, err: err.shortMessage }, 'anchoring cannot succeed');
           throw new UnrecoverableError(err.shortMessage);

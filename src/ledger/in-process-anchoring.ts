@@ -7,21 +7,54 @@ const MAX_BACKOFF_MS = 30_000;
 const UNRECOVERABLE_RETRY_MS = 5 * 60_000;
 
 /**
- * Anchoring without Redis (the embedded default): the relay's batches are anchored one at a
- * time in this process by the same `anchorBatch` the queue workers run, with the same retry
+ * Anchoring without Redis (the embedded default): the relay's batches are anchored in this
+ * process by the same `anchorBatch` the queue workers run, up to `concurrency` at a time (so
+ * batches cut while one waits for its block go into the same block), with the same retry
  * rules: transport errors back off (0.5 s doubling to 30 s), unrecoverable ones are logged
  * as errors and tried again only every 5 minutes.
  */
-export function startInProcessAnchoring(deps: AnchorBatchDependencies, logger: Logger) {
+export function startInProcessAnchoring(
+  deps: AnchorBatchDependencies,
+  logger: Logger,
+  concurrency = 1,
+) {
   const waiting = new Map<string, { notBefore: number; failures: number }>();
+  const running = new Set<Promise<void>>();
+  const busy = new Set<string>();
   let stopped = false;
   let wake: (() => void) | undefined;
   let idle: Promise<void> = Promise.resolve();
 
+  const attempt = async (batchId: string, state: { notBefore: number; failures: number }) => {
+    try {
+      const outcome = await anchorBatch(deps, batchId);
+      waiting.delete(batchId);
+      logger.info({ batchId, outcome }, 'anchor batch done');
+    } catch (err) {
+      if (stopped) return;
+      const unrecoverable = err instanceof AnchorUnrecoverableError;
+      await recordError(deps.pool, batchId, String(err), unrecoverable).catch(() => {});
+      state.failures++;
+      if (unrecoverable) {
+        logger.error({ batchId, err: err.shortMessage }, 'anchoring cannot succeed');
+        state.notBefore = Date.now() + UNRECOVERABLE_RETRY_MS;
+      } else {
+        const delay = Math.min(500 * 2 ** (state.failures - 1), MAX_BACKOFF_MS);
+        if (state.failures === 1 || state.failures % 10 === 0) {
+          logger.warn({ batchId, err: (err as Error).message.split('\n')[0] }, 'anchoring retry');
+        }
+        state.notBefore = Date.now() + delay;
+      }
+    }
+  };
+
   const loop = async () => {
     while (!stopped) {
       const now = Date.now();
-      const due = [...waiting.entries()].find(([, s]) => s.notBefore <= now);
+      const due =
+        running.size < concurrency
+          ? [...waiting.entries()].find(([id, s]) => s.notBefore <= now && !busy.has(id))
+          : undefined;
       if (!due) {
         const next = Math.min(...[...waiting.values()].map((s) => s.notBefore), now + 1000);
         await new Promise<void>((resolve) => {
@@ -31,25 +64,13 @@ export function startInProcessAnchoring(deps: AnchorBatchDependencies, logger: L
         continue;
       }
       const [batchId, state] = due;
-      try {
-        const outcome = await anchorBatch(deps, batchId);
-        waiting.delete(batchId);
-        logger.info({ batchId, outcome }, 'anchor batch done');
-      } catch (err) {
-        if (stopped) break;
-        await recordError(deps.pool, batchId, String(err)).catch(() => {});
-        state.failures++;
-        if (err instanceof AnchorUnrecoverableError) {
-          logger.error({ batchId, err: err.shortMessage }, 'anchoring cannot succeed');
-          state.notBefore = Date.now() + UNRECOVERABLE_RETRY_MS;
-        } else {
-          const delay = Math.min(500 * 2 ** (state.failures - 1), MAX_BACKOFF_MS);
-          if (state.failures === 1 || state.failures % 10 === 0) {
-            logger.warn({ batchId, err: (err as Error).message.split('\n')[0] }, 'anchoring retry');
-          }
-          state.notBefore = Date.now() + delay;
-        }
-      }
+      busy.add(batchId);
+      const run = attempt(batchId, state).finally(() => {
+        busy.delete(batchId);
+        running.delete(run);
+        wake?.();
+      });
+      running.add(run);
     }
   };
   idle = loop();
@@ -66,7 +87,10 @@ export function startInProcessAnchoring(deps: AnchorBatchDependencies, logger: L
     async close(): Promise<void> {
       stopped = true;
       wake?.();
-      await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      await Promise.race([
+        Promise.all([idle, ...running]),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
     },
   };
 }

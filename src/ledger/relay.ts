@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import { batchesToDispatch, claimBatch, markDispatched } from './anchor-store.js';
+import { batchesToDispatch, claimRanges, markDispatched, outboxHorizon } from './anchor-store.js';
 
 export interface RelayParameters {
   pool: pg.Pool;
@@ -16,6 +16,12 @@ export interface RelayParameters {
 export interface Relay {
   /** One pass: cut batches from the outbox, dispatch what waits. Never throws. */
   tick(): Promise<void>;
+  /**
+   * New rows were committed: run a pass now if none ran for `intervalMs`, else right when
+   * that much time has passed, so a write waits for no timer and a busy server still cuts
+   * one batch per interval rather than one per write.
+   */
+  wake(): void;
   stop(): Promise<void>;
 }
 
@@ -23,9 +29,9 @@ export interface Relay {
 const MAX_BATCHES_PER_TICK = 20;
 
 /**
- * The outbox relay: every `intervalMs`, moves outbox rows into batches and dispatches them.
- * The write path never waits for it; when dispatching fails (Redis down) the batches stay in
- * PostgreSQL and the next pass tries again.
+ * The outbox relay: every `intervalMs` (and on `wake`), claims the outbox rows committed so
+ * far as seq-range batches and dispatches them. The write path never waits for it; when
+ * dispatching fails (Redis down) the batches stay in PostgreSQL and the next pass tries again.
  *
  * @example
  * const relay = startRelay({ pool, batchSize: 10_000, intervalMs: 500, staleMs: 600_000, dispatch, logger });
@@ -34,11 +40,16 @@ export function startRelay(params: RelayParameters): Relay {
   let running: Promise<void> | undefined;
   let stopped = false;
   let failing = false;
+  let lastStart = 0;
+  let woken: NodeJS.Timeout | undefined;
 
   const pass = async () => {
-    for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
-      const batch = await claimBatch(params.pool, params.batchSize);
-      if (!batch || batch.leafCount < params.batchSize) break;
+    lastStart = Date.now();
+    // Writers finish their commit within milliseconds; a longer wait means a stuck one,
+    // and the next pass tries again rather than hold this one.
+    const horizon = await outboxHorizon(params.pool, Math.min(params.intervalMs, 1000));
+    if (horizon !== undefined) {
+      await claimRanges(params.pool, horizon, params.batchSize, MAX_BATCHES_PER_TICK);
     }
     const ids = await batchesToDispatch(params.pool, params.staleMs);
     if (ids.length === 0) return;
@@ -69,11 +80,29 @@ export function startRelay(params: RelayParameters): Relay {
   }, params.intervalMs);
   timer.unref();
 
+  const wake = () => {
+    if (stopped || woken) return;
+    const requested = Date.now();
+    woken = setTimeout(
+      () => {
+        woken = undefined;
+        if (stopped || lastStart >= requested) return;
+        // A pass under way since before the wake may have missed the rows: one more after it.
+        if (running) void running.then(() => tick());
+        else void tick();
+      },
+      Math.max(0, lastStart + params.intervalMs - requested),
+    );
+    woken.unref();
+  };
+
   return {
     tick,
+    wake,
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(woken);
       await running;
     },
   };

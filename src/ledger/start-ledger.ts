@@ -1,16 +1,18 @@
 import path from 'node:path';
-import type { Parameters } from 'fhir/r4.js';
+import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type pg from 'pg';
 import type { LedgerConfig } from '../config.js';
 import type { LedgerOperations } from '../fhir/interactions/types.js';
 import type { Logger } from '../logger.js';
 import type { AnchorBatchDependencies } from './anchor-batch.js';
 import { createAnchorQueue } from './anchor-queue.js';
+import { anchoringCounts } from './anchor-store.js';
 import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from './anvil.js';
 import { ensureContracts } from './ensure-contracts.js';
 import { startInProcessAnchoring } from './in-process-anchoring.js';
 import { createLedgerClient, type LedgerClient } from './ledger-client.js';
 import { startRelay } from './relay.js';
+import { reopenLostAnchors } from './reopen-lost-anchors.js';
 import { verifyVersion } from './verify-version.js';
 
 export interface StartLedgerParameters {
@@ -29,13 +31,16 @@ export interface RunningLedger {
   rpcUrl: string;
   /** Runs one relay pass now (tests, benchmarks). */
   relayTick(): Promise<void>;
+  /** Tells the relay that versions were committed (the afterCommit hook). */
+  wakeRelay(): void;
   stop(): Promise<void>;
 }
 
 /**
  * The API side of the ledger: the chain (an embedded anvil with its state in the data folder,
  * or CHAIN_RPC_URL), the contracts (deployed once, addresses in the data folder), the outbox
- * relay and, without REDIS_URL, the anchoring itself in this process.
+ * relay and, without REDIS_URL, the anchoring itself in this process. On start, batches whose
+ * root the chain lost (an embedded chain killed between two state dumps) are reopened.
  */
 export async function startLedger(params: StartLedgerParameters): Promise<RunningLedger> {
   const { config, dataDir, pool, logger } = params;
@@ -61,7 +66,8 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
         rpcUrl,
         privateKey: ANVIL_DEV_PRIVATE_KEYS[0],
         chainId: anvil.chainId,
-        pollingInterval: 100,
+        // Local and cheap to ask: a receipt is noticed within 50 ms of its block.
+        pollingInterval: 50,
       });
       const deployment = await ensureContracts(client, {
         file: path.join(dataDir, 'contracts.json'),
@@ -83,9 +89,16 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       confirmations: config.anchor.confirmations,
       receiptTimeoutMs: config.anchor.receiptTimeoutMs,
     };
+    const reopened = await reopenLostAnchors(pool, client, contracts.provenanceAnchor);
+    if (reopened.length > 0) {
+      logger.warn(
+        { batches: reopened.length },
+        'anchored roots missing from the chain; re-anchoring',
+      );
+    }
     const sink = config.redisUrl
       ? createAnchorQueue(config.redisUrl, config.queueName)
-      : startInProcessAnchoring(deps, logger);
+      : startInProcessAnchoring(deps, logger, config.anchor.concurrency);
     stops.push(() => sink.close());
     const relay = startRelay({
       pool,
@@ -104,6 +117,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
         { name: 'consentRegistry', valueString: contracts.consentRegistry },
         { name: 'provenanceAnchor', valueString: contracts.provenanceAnchor },
         ...(publicRpcUrl ? [{ name: 'rpcUrl', valueUrl: publicRpcUrl }] : []),
+        await anchoringPart(pool),
       ],
     });
     return {
@@ -120,10 +134,31 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       ...contracts,
       rpcUrl,
       relayTick: () => relay.tick(),
+      wakeRelay: () => relay.wake(),
       stop: stopAll,
     };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** `$ledger`'s `anchoring` part: counts an operator or a monitor can alert on. */
+async function anchoringPart(pool: pg.Pool): Promise<ParametersParameter> {
+  const c = await anchoringCounts(pool);
+  return {
+    name: 'anchoring',
+    part: [
+      { name: 'unbatchedVersions', valueInteger: c.unbatchedVersions },
+      { name: 'openBatches', valueInteger: c.openBatches },
+      { name: 'failingBatches', valueInteger: c.failingBatches },
+      { name: 'unrecoverableBatches', valueInteger: c.unrecoverableBatches },
+      { name: 'anchoredBatches', valueInteger: c.anchoredBatches },
+      // valueInteger is 32-bit in FHIR; a long-lived server passes that many versions.
+      { name: 'anchoredVersions', valueDecimal: c.anchoredVersions },
+      ...(c.lastAnchoredAt
+        ? [{ name: 'lastAnchoredAt', valueInstant: new Date(c.lastAnchoredAt).toISOString() }]
+        : []),
+    ],
+  };
 }

@@ -38,6 +38,7 @@ export async function runWorkerCommand(): Promise<void> {
     redisUrl: ledger.redisUrl!,
     queueName: ledger.queueName,
     stalledCheckMs: ledger.anchor.stalledCheckMs,
+    concurrency: ledger.anchor.concurrency,
     logger,
     deps: {
       pool: db.pool,

@@ -32,7 +32,7 @@ const values = (p: Parameters, name: string) =>
 
 async function allAnchored(): Promise<boolean> {
   const { rows } = await db.query(
-    `SELECT count(*)::int AS open FROM anchor_outbox o LEFT JOIN anchor_batch b ON b.id = o.batch_id
+    `SELECT count(*)::int AS open FROM anchor_leaf o LEFT JOIN anchor_batch b ON b.id = o.batch_id
       WHERE b.anchored_at IS NULL`,
   );
   return rows[0].open === 0;

@@ -91,6 +91,35 @@ describe('anchoring survives chain faults', () => {
     await expectEachRootOnceOnChain();
   });
 
+  it('replaces a transaction still pending when overdue: same nonce, higher fee', async () => {
+    await chain.rpc('evm_setAutomine', [false]);
+    let first: Hash;
+    let replacement: Hash;
+    let before: Awaited<ReturnType<typeof chain.admin.getTransaction>>;
+    try {
+      await createPatients(server, 1, 'Overdue');
+      await waitFor('the anchor transaction sent', everyOpenBatchInMempool);
+      [first] = (await sentOpenBatches()) as [Hash];
+      before = await chain.admin.getTransaction({ hash: first });
+      // Nothing is mined: after the 1.5 s receipt timeout the worker must outbid it.
+      await waitFor('a replacement sent', async () => {
+        const [now] = await sentOpenBatches();
+        return now !== undefined && now !== first;
+      });
+      [replacement] = (await sentOpenBatches()) as [Hash];
+    } finally {
+      await chain.rpc('evm_setAutomine', [true]);
+    }
+    const after = await chain.admin.getTransaction({ hash: replacement });
+    expect(after.nonce).toBe(before.nonce);
+    expect(after.maxFeePerGas! > before.maxFeePerGas!).toBe(true);
+    expect(after.maxPriorityFeePerGas! > before.maxPriorityFeePerGas!).toBe(true);
+    await chain.rpc('evm_mine');
+    await waitFor('every version anchored', async () => (await openRows(db)) === 0);
+    await expect(chain.admin.getTransactionReceipt({ hash: first })).rejects.toThrow();
+    await expectEachRootOnceOnChain();
+  });
+
   it('re-sends a transaction that reverted on chain', async () => {
     const role = await readContract(chain.admin, {
       address: chain.provenanceAnchor,

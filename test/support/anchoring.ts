@@ -19,7 +19,7 @@ export async function createPatients(
 /** Outbox rows whose batch is not anchored yet (or that have no batch). */
 export async function openRows(db: pg.ClientBase): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM anchor_outbox o LEFT JOIN anchor_batch b ON b.id = o.batch_id
+    `SELECT count(*)::int AS n FROM anchor_leaf o LEFT JOIN anchor_batch b ON b.id = o.batch_id
       WHERE b.anchored_at IS NULL`,
   );
   return rows[0]!.n;

@@ -77,6 +77,7 @@ export async function startTestChain(options: StartAnvilParameters = {}): Promis
         receiptTimeoutMs: 10_000,
         redispatchAfterMs: 5000,
         stalledCheckMs: 1000,
+        concurrency: 4,
         ...anchor,
       },
     }),
