@@ -129,7 +129,9 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
   if (!/^\d{1,20}$/.test(fromBlock)) {
     throw new ConfigError(`CONSENT_FROM_BLOCK must be a block number; got "${fromBlock}"`);
   }
-  const custodians = (env.CONSENT_CUSTODIAN_CLIENTS ?? '')
+  // Unset: the local CLI client (`fhir-ledger token`), the operator's own on a one-machine
+  // install; set to an empty string for none.
+  const custodians = (env.CONSENT_CUSTODIAN_CLIENTS ?? 'local-cli')
     .split(',')
     .map((c) => c.trim())
     .filter(Boolean);
