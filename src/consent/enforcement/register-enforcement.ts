@@ -59,7 +59,8 @@ export function registerEnforcement(context: ConsentContext): void {
     return key;
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
-  // A stored version never changes, so its compartments are computed (FHIRPath) once.
+  // A committed version never changes, so its compartments are computed (FHIRPath) once. Only
+  // reads use the cache: a version being written may still roll back and its number be reused.
   const compartments = new Map<string, CompartmentPatients | undefined>();
   const compartmentsOf = (resource: Resource) => {
     if (!resource.meta?.versionId) return compartmentPatients(resource, params);
@@ -99,7 +100,8 @@ export function registerEnforcement(context: ConsentContext): void {
     resource: Resource,
     action = READ,
   ) => {
-    const patients = compartmentsOf(resource);
+    const patients =
+      action === READ ? compartmentsOf(resource) : compartmentPatients(resource, params);
     if (!patients) return true;
     const version = `${versionKey(resource)}|${action}`;
     const first = !state.recorded.has(version);
