@@ -368,6 +368,63 @@ describe('leak battery: Dr One, without consent for patient B, learns nothing ab
   });
 });
 
+describe('writes need the write action', () => {
+  const write = (token: string, resource: Record<string, unknown>) =>
+    request(server.base)
+      .post(`/${resource.resourceType}`)
+      .set(bearer(token))
+      .set('Content-Type', 'application/fhir+json')
+      .send(resource);
+  const count = async (patient: string) =>
+    (await server.api.get(`/Observation?subject=Patient/${patient}&_summary=count`).expect(200))
+      .body.total as number;
+
+  it('a grant without an action permits writing; none, or a read-only one, does not', async () => {
+    const asWriter = await world.token({
+      sub: 'dr-one',
+      scope: 'user/*.cruds',
+      fhirUser: `Practitioner/${id.drOne}`,
+    });
+    await write(asWriter, observation(id.a)).expect(201);
+    const before = await count(id.b);
+    const refusedB = await write(asWriter, observation(id.b)).expect(403);
+    expect(refusedB.body.resourceType).toBe('OperationOutcome');
+    expect(await count(id.b)).toBe(before);
+
+    await world.grant(
+      consentFor(id.c, {
+        type: 'permit',
+        actor: [recipient(`Practitioner/${id.drOne}`)],
+        action: [
+          {
+            coding: [
+              { system: 'http://terminology.hl7.org/CodeSystem/consentaction', code: 'access' },
+            ],
+          },
+        ],
+      }),
+    );
+    await world.get(`/Observation/${id.obsC}`, asWriter).expect(200);
+    await write(asWriter, observation(id.c)).expect(403);
+    // Moving A's observation into C's record writes into both.
+    const moved = { ...observation(id.c), id: id.obsA };
+    await request(server.base)
+      .put(`/Observation/${id.obsA}`)
+      .set(bearer(asWriter))
+      .send(moved)
+      .expect(403);
+  });
+
+  it('a patient writes into its own record without a grant', async () => {
+    const asPatientB = await world.token({
+      sub: 'patient-b',
+      scope: 'patient/*.cruds',
+      patient: id.b,
+    });
+    await write(asPatientB, observation(id.b)).expect(201);
+  });
+});
+
 describe('revocation', () => {
   it('denies on the first request once the revoking block is mirrored', async () => {
     await world.get(`/Observation/${id.obsA}`, asDrOne).expect(200);

@@ -9,6 +9,12 @@ import { referenceKey } from '../consent-to-grant.js';
 export const BREAK_THE_GLASS_SCOPE = 'fhir-ledger/break-the-glass';
 /** Purposes of use that count as an emergency for break-the-glass. */
 export const EMERGENCY_PURPOSES = new Set(['ETREAT', 'BTG']);
+/**
+ * The issuer of a Principal the server builds for its own writes (AuditEvents, Consent status):
+ * no token of ours carries it, and a configured external issuer of that name (a mistake) is
+ * not trusted as the server. Consent treats it like a custodian.
+ */
+export const SERVER_ISSUER = 'urn:fhir-ledger:server';
 /** The purpose assumed when the token names none. */
 export const DEFAULT_PURPOSE = 'TREAT';
 
@@ -62,7 +68,9 @@ export function consentCaller(
   const known = purposeCodes.every((c): c is string => c !== undefined);
   const scopes = principal.scopeText.split(/\s+/);
   return {
-    custodian: client !== undefined && params.custodianClients.includes(client.clientId),
+    custodian:
+      (!external && principal.issuer === SERVER_ISSUER) ||
+      (client !== undefined && params.custodianClients.includes(client.clientId)),
     breakTheGlass:
       scopes.includes(BREAK_THE_GLASS_SCOPE) &&
       known &&

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Hex } from 'viem';
-import { compartmentPatients } from '../../auth/patient-compartment.js';
+import { type CompartmentPatients, compartmentPatients } from '../../auth/patient-compartment.js';
 import { isPrincipal } from '../../auth/principal.js';
 import { FhirError, issue } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
@@ -15,6 +15,7 @@ import {
   setEnforcement,
   versionKey,
 } from './request-enforcement.js';
+import { writtenContents } from './write-check.js';
 
 /** Interactions that return stored patient data. */
 const READS = new Set<InteractionName>([
@@ -28,6 +29,7 @@ const READS = new Set<InteractionName>([
   'verify',
 ]);
 const READ = 0;
+const WRITE = 1;
 /** Recorded for a resource that points at someone only by identifier: no patient to name. */
 export const UNIDENTIFIED_PATIENT = 'Patient/?';
 
@@ -37,6 +39,7 @@ export const UNIDENTIFIED_PATIENT = 'Patient/?';
  *    closed (503) for callers who can only be permitted by grants when the mirror is stale;
  *  - filterCandidate: per candidate (read, vread, search before paging and totals, includes,
  *    history, $verify, batch entries) a decision per patient compartment; all must permit;
+ *  - beforeCommit: writes into a patient's compartment need the write action (403 otherwise);
  *  - beforeReturn: the versions returned, and the policy decisions of custodians and
  *    break-the-glass callers, whose candidates are not filtered (their totals stay exact SQL).
  * Every decision is recorded in the request's access record for the audit.
@@ -56,6 +59,18 @@ export function registerEnforcement(context: ConsentContext): void {
     return key;
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
+  // A committed version never changes, so its compartments are computed (FHIRPath) once. Only
+  // reads use the cache: a version being written may still roll back and its number be reused.
+  const compartments = new Map<string, CompartmentPatients | undefined>();
+  const compartmentsOf = (resource: Resource) => {
+    if (!resource.meta?.versionId) return compartmentPatients(resource, params);
+    const key = versionKey(resource);
+    if (compartments.has(key)) return compartments.get(key);
+    const found = compartmentPatients(resource, params);
+    if (compartments.size >= 50_000) compartments.delete(compartments.keys().next().value!);
+    compartments.set(key, found);
+    return found;
+  };
 
   const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
     let state = enforcementOf(ctx);
@@ -79,10 +94,16 @@ export function registerEnforcement(context: ConsentContext): void {
   };
 
   /** Decides (once per patient, type and action in a request) and records per version. */
-  const decideFor = (state: RequestEnforcement, ctx: RequestContext, resource: Resource) => {
-    const patients = compartmentPatients(resource, params);
+  const decideFor = (
+    state: RequestEnforcement,
+    ctx: RequestContext,
+    resource: Resource,
+    action = READ,
+  ) => {
+    const patients =
+      action === READ ? compartmentsOf(resource) : compartmentPatients(resource, params);
     if (!patients) return true;
-    const version = versionKey(resource);
+    const version = `${versionKey(resource)}|${action}`;
     const first = !state.recorded.has(version);
     state.recorded.add(version);
     let permitted = true;
@@ -100,7 +121,7 @@ export function registerEnforcement(context: ConsentContext): void {
       }
     }
     for (const patient of patients.ids) {
-      const cacheKey = `${patient}|${resource.resourceType}|${READ}`;
+      const cacheKey = `${patient}|${resource.resourceType}|${action}`;
       let decision = state.decisions.get(cacheKey);
       if (!decision) {
         try {
@@ -111,7 +132,7 @@ export function registerEnforcement(context: ConsentContext): void {
             {
               patient,
               resourceType: resource.resourceType,
-              action: READ,
+              action,
               time: state.time,
               block: mirror.seenBlock,
             },
@@ -166,12 +187,33 @@ export function registerEnforcement(context: ConsentContext): void {
   };
   hooks.filterCandidate.push(filter);
 
+  // Writes into a patient's compartment need the grant's write action too (custodians and
+  // patients writing their own record by policy); throwing rolls the transaction back.
+  hooks.beforeCommit.push(async (tx, versions, ctx) => {
+    const state = await enforcement(ctx);
+    const { custodian, breakTheGlass } = state.caller;
+    // Policy callers are permitted whatever they replace: only the new versions are recorded.
+    const previous = !(custodian || breakTheGlass);
+    for (const content of await writtenContents(tx, versions, previous)) {
+      if (!decideFor(state, ctx, content, WRITE)) throw refused();
+    }
+  });
+
   hooks.beforeReturn.push(async (resource, ctx) => {
     const state = await enforcement(ctx);
     accessRecord(ctx).returned.push(versionKey(resource));
     if (state.caller.custodian || state.caller.breakTheGlass) decideFor(state, ctx, resource);
     return resource;
   });
+}
+
+function refused(): FhirError {
+  return new FhirError(403, [
+    issue(
+      'forbidden',
+      "Consent on the chain does not permit this caller to write into the patient's record",
+    ),
+  ]);
 }
 
 function unavailable(): FhirError {
