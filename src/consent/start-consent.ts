@@ -6,7 +6,7 @@ import { startAudit } from './audit/start-audit.js';
 import { ChainMirror } from './chain-mirror.js';
 import { loadConsentSalt } from './consent-salt.js';
 import { registerEnforcement } from './enforcement/register-enforcement.js';
-import { registerConsentLifecycle } from './lifecycle/register-lifecycle.js';
+import { type ConsentLifecycle, registerConsentLifecycle } from './lifecycle/register-lifecycle.js';
 
 export interface StartConsentParameters {
   config: ConsentConfig;
@@ -17,6 +17,8 @@ export interface StartConsentParameters {
 
 export interface RunningConsent {
   mirror: ChainMirror;
+  /** FHIR Consent <-> grants (lifecycle/). */
+  lifecycle: ConsentLifecycle;
   stop(): Promise<void>;
 }
 
@@ -42,11 +44,13 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   const context = { config, ledger, services, logger, salt, mirror };
   const audit = startAudit(context);
   registerEnforcement(context);
-  registerConsentLifecycle(context);
+  const lifecycle = registerConsentLifecycle(context);
   return {
     mirror,
+    lifecycle,
     async stop() {
       mirror.stop();
+      await lifecycle.stop();
       await audit.stop();
     },
   };

@@ -15,6 +15,8 @@ import { verifyVersion } from './verify-version.js';
 
 export interface StartLedgerParameters {
   config: LedgerConfig;
+  /** Whether a ConsentRegistry this deploys lets the server grant for patients (CONSENT_CUSTODIAN_GRANTS). */
+  allowCustodianGrants: boolean;
   dataDir: string;
   pool: pg.Pool;
   logger: Logger;
@@ -38,7 +40,7 @@ export interface RunningLedger {
  * relay and, without REDIS_URL, the anchoring itself in this process.
  */
 export async function startLedger(params: StartLedgerParameters): Promise<RunningLedger> {
-  const { config, dataDir, pool, logger } = params;
+  const { config, dataDir, pool, logger, allowCustodianGrants } = params;
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -65,7 +67,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       });
       const deployment = await ensureContracts(client, {
         file: path.join(dataDir, 'contracts.json'),
-        allowCustodianGrants: true,
+        allowCustodianGrants,
       });
       if (deployment.deployed) logger.info({ chainId: anvil.chainId }, 'contracts deployed');
       contracts = deployment;
