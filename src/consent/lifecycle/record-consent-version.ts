@@ -11,7 +11,11 @@ import type { ConsentContext } from '../start-consent.js';
 import { authoriseConsentWriter, refuseGrantee } from './authorise-consent-writer.js';
 import { linkedGrants, lockConsentVersion, Origin, replaceLinks } from './consent-links.js';
 import { GRANT_SIGNATURE_URL, type GrantSignature, grantSignatures } from './grant-signature.js';
-import { type ConsentChain, sendConsentTransaction } from './send-consent-transaction.js';
+import {
+  type ConsentChain,
+  sendConsentTransaction,
+  unavailable,
+} from './send-consent-transaction.js';
 
 const ACTIVE = 1;
 
@@ -66,12 +70,16 @@ export async function recordConsentVersion(
   const registry = context.ledger.consentRegistry;
   const revoke: Hex[] = [];
   for (const grantId of await linkedGrants(tx, registry, version.id)) {
-    const { status } = await context.ledger.client.readContract({
-      address: registry,
-      abi: consentRegistryAbi,
-      functionName: 'getGrant',
-      args: [grantId],
-    });
+    const { status } = await context.ledger.client
+      .readContract({
+        address: registry,
+        abi: consentRegistryAbi,
+        functionName: 'getGrant',
+        args: [grantId],
+      })
+      .catch((err: unknown) => {
+        throw unavailable(err);
+      });
     if (status === ACTIVE) revoke.push(grantId);
   }
   if (!context.config.custodianGrants && (revoke.length > 0 || (grants.length && !signatures))) {
@@ -141,9 +149,13 @@ async function bindOnFirstUse(
   const registry = { address: context.ledger.consentRegistry, abi: consentRegistryAbi } as const;
   const args = [grant.terms.patient] as const;
   const client = context.ledger.client;
-  const account = await client.readContract({ ...registry, functionName: 'patientAccount', args });
+  const [account, nonce] = await Promise.all([
+    client.readContract({ ...registry, functionName: 'patientAccount', args }),
+    client.readContract({ ...registry, functionName: 'nonces', args }),
+  ]).catch((err: unknown) => {
+    throw unavailable(err);
+  });
   if (account !== zeroAddress) return;
-  const nonce = await client.readContract({ ...registry, functionName: 'nonces', args });
   const domain = {
     chainId: context.ledger.chainId,
     verifyingContract: context.ledger.consentRegistry,

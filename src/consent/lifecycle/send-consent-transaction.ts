@@ -122,7 +122,8 @@ function classify(err: unknown, signed: boolean): FhirError {
   return unavailable(err);
 }
 
-function unavailable(cause: unknown): FhirError {
+/** The chain did not answer: nothing is stored, the client may retry (503). */
+export function unavailable(cause: unknown): FhirError {
   return new FhirError(
     503,
     [issue('transient', 'the consent chain is unavailable: nothing was stored, retry later')],
