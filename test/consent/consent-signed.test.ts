@@ -175,6 +175,48 @@ describe('patient-signed Consents on a deployment without custodian grants', () 
     expect(await grantStatus(chain, s.salt, body, 'Consent/delegated-1/_history/1')).toBe(1);
   });
 
+  it('$signing-request gives the messages to sign; the signed Consent is then relayed', async () => {
+    const body = { ...consentFor(patient, practitioner, ['Procedure']), id: 'via-op-1' };
+    const before = await count();
+    const res = await s
+      .as(patientToken)
+      .post('/Consent/$signing-request')
+      .send({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: body }] })
+      .expect(200);
+    expect(await count()).toBe(before);
+    const params = res.body.parameter as Array<{
+      name: string;
+      valueInteger?: number;
+      valueInstant?: string;
+      part?: Array<{ name: string; valueString: string }>;
+    }>;
+    expect(params.find((p) => p.name === 'versionId')?.valueInteger).toBe(1);
+    const deadline = params.find((p) => p.name === 'deadline')?.valueInstant as string;
+    const extension = [];
+    for (const grant of params.filter((p) => p.name === 'grant')) {
+      // What a wallet's eth_signTypedData_v4 receives: numbers as decimal strings.
+      const typedData = JSON.parse(grant.part!.find((p) => p.name === 'typedData')!.valueString);
+      const signature = await wallet.account.signTypedData!(typedData);
+      extension.push({
+        url: 'https://fhir-ledger.dev/StructureDefinition/consent-grant-signature',
+        extension: [
+          { url: 'signature', valueString: signature },
+          { url: 'deadline', valueInstant: deadline },
+        ],
+      });
+    }
+    expect(extension).toHaveLength(1);
+    await s
+      .as(patientToken)
+      .put('/Consent/via-op-1')
+      .send({ ...body, extension })
+      .expect(201);
+    expect(await grantStatus(chain, s.salt, body, 'Consent/via-op-1/_history/1')).toBe(1);
+    // A caller who may not record the consent learns nothing.
+    const grantee = await s.token({ fhirUser: practitioner, scope: 'user/Consent.cruds' });
+    await s.as(grantee).post('/Consent/$signing-request').send(body).expect(403);
+  });
+
   it('refuses to revoke for the patient (only their wallet can): 403, the grant stays', async () => {
     const current = (await s.server.api.get('/Consent/signed-1').expect(200)).body as Consent;
     await s

@@ -1,7 +1,9 @@
+import type { Consent } from 'fhir/r4.js';
 import type { ConsentContext } from '../start-consent.js';
 import { startChainConsents } from './chain-consents.js';
 import { recordConsentVersion } from './record-consent-version.js';
 import type { ConsentChain } from './send-consent-transaction.js';
+import { signingRequest } from './signing-request.js';
 
 export interface ConsentLifecycle {
   /** Runs one round of materialising chain-made grants now (tests). */
@@ -22,6 +24,10 @@ export function registerConsentLifecycle(context: ConsentContext): ConsentLifecy
     pool: context.services.db.pool,
   };
   const chainConsents = startChainConsents(context);
+  context.services.consent = {
+    signingRequest: (consent, deadline, ctx) =>
+      signingRequest(context, consent as Consent, deadline, ctx),
+  };
   context.services.hooks.beforeCommit.push(async (tx, versions, ctx) => {
     if (chainConsents.isOwnWrite(ctx)) return;
     // A snapshot: Provenances appended by other listeners are not Consents.
