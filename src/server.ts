@@ -100,7 +100,13 @@ export async function startServer({
         logger,
       });
       services.ledger = ledger.operations;
-      consent = await startConsent({ config: config.consent, ledger, services, logger });
+      consent = await startConsent({
+        config: config.consent,
+        ledger,
+        services,
+        logger,
+        registry: auth.registry,
+      });
     }
     const server = await listen(app, config.port, config.host);
     const address = server.address() as import('node:net').AddressInfo;

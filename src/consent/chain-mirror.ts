@@ -91,6 +91,10 @@ export class ChainMirror implements ConsentState {
     return this.#pairs.get(pairKey(patient, actor))?.values() ?? [];
   }
 
+  activeGrantEntries(patient: string, actor: string): Iterable<[Hex, GrantTerms]> {
+    return this.#pairs.get(pairKey(patient, actor))?.entries() ?? [];
+  }
+
   /**
    * Calls `listener` after each round that committed ConsentRegistry logs (the tables are up
    * to date when it runs); returns the function that removes it.
@@ -216,13 +220,16 @@ export class ChainMirror implements ConsentState {
         strict: true,
       });
       const reached = await this.#p.client.getBlock({ blockNumber: to });
-      this.#memBlock = -1n; // memory is only trusted again once this round commits
-      for (const log of logs) await this.#apply(db, log);
+      // Memory changes only once the round commits, all at once: a decision made meanwhile
+      // (decisions are synchronous) sees the state of one block, never half a round.
+      const pending: Array<() => void> = [];
+      for (const log of logs) await this.#apply(db, log, pending);
       await db.query(
         'UPDATE consent_mirror SET last_block = $2, last_block_hash = $3 WHERE registry = $1',
         [this.#registry, to.toString(), bytes(reached.hash)],
       );
       await db.query('COMMIT');
+      for (const change of pending) change();
       this.#memBlock = to;
       if (logs.length > 0) for (const listener of this.#logListeners) listener();
       return to;
@@ -235,17 +242,19 @@ export class ChainMirror implements ConsentState {
   }
 
   async #load(db: pg.PoolClient, block: bigint): Promise<void> {
-    this.#pairs = new Map();
-    this.#pairOf = new Map();
     const { rows } = await db.query<GrantRow>(
       'SELECT * FROM consent_grant WHERE registry = $1 AND status = $2',
       [this.#registry, ACTIVE],
     );
+    // Swapped in whole after the query, so no decision sees an empty or partial state.
+    this.#pairs = new Map();
+    this.#pairOf = new Map();
     for (const row of rows) this.#remember(hex(row.grant_id), fromRow(row));
     this.#memBlock = block;
   }
 
-  async #apply(db: pg.PoolClient, log: RegistryLog): Promise<void> {
+  /** Writes one log to the tables; its change to memory is queued on `pending`. */
+  async #apply(db: pg.PoolClient, log: RegistryLog, pending: Array<() => void>): Promise<void> {
     const r = this.#registry;
     switch (log.eventName) {
       case 'GrantCreated':
@@ -275,8 +284,10 @@ export class ChainMirror implements ConsentState {
             log.blockNumber.toString(),
           ],
         );
-        this.#forget(grantId);
-        this.#remember(grantId, { ...t });
+        pending.push(() => {
+          this.#forget(grantId);
+          this.#remember(grantId, { ...t });
+        });
         return;
       }
       case 'GrantRevoked':
@@ -284,7 +295,7 @@ export class ChainMirror implements ConsentState {
           'UPDATE consent_grant SET status = $3, block_number = $4 WHERE registry = $1 AND grant_id = $2',
           [r, bytes(log.args.grantId), REVOKED, log.blockNumber.toString()],
         );
-        this.#forget(log.args.grantId);
+        pending.push(() => this.#forget(log.args.grantId));
         return;
       case 'PatientAccountBound':
       case 'PatientAccountTransferred':

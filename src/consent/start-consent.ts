@@ -1,3 +1,4 @@
+import type { RegistryWatch } from '../auth/client-registry.js';
 import type { ConsentConfig } from '../config.js';
 import type { Services } from '../fhir/interactions/types.js';
 import type { RunningLedger } from '../ledger/start-ledger.js';
@@ -13,6 +14,8 @@ export interface StartConsentParameters {
   ledger: RunningLedger;
   services: Services;
   logger: Logger;
+  /** The auth registry (clients, external issuers): who a token's client is. */
+  registry: RegistryWatch;
 }
 
 export interface RunningConsent {
@@ -28,7 +31,7 @@ export interface RunningConsent {
  * lifecycle (FHIR Consent <-> grants on chain) and the audit of every decision.
  */
 export async function startConsent(params: StartConsentParameters): Promise<RunningConsent> {
-  const { config, ledger, services, logger } = params;
+  const { config, ledger, services, logger, registry } = params;
   const salt = await loadConsentSalt(config.saltFile);
   const mirror = new ChainMirror({
     pool: services.db.pool,
@@ -41,7 +44,7 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   });
   await mirror.sync();
   mirror.start();
-  const context = { config, ledger, services, logger, salt, mirror };
+  const context = { config, ledger, services, logger, salt, mirror, registry };
   const audit = startAudit(context);
   registerEnforcement(context);
   const lifecycle = registerConsentLifecycle(context);
@@ -64,4 +67,5 @@ export interface ConsentContext {
   logger: Logger;
   salt: `0x${string}`;
   mirror: ChainMirror;
+  registry: RegistryWatch;
 }

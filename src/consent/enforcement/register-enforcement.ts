@@ -1,4 +1,184 @@
+import type { Resource } from 'fhir/r4.js';
+import type { Hex } from 'viem';
+import { compartmentPatients } from '../../auth/patient-compartment.js';
+import { isPrincipal } from '../../auth/principal.js';
+import { FhirError, issue } from '../../fhir/errors.js';
+import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
+import { accessRecord, recordDecision } from '../access-record.js';
+import { referenceKey } from '../consent-to-grant.js';
 import type { ConsentContext } from '../start-consent.js';
+import { consentCaller } from './consent-caller.js';
+import { ConsentUnavailableError, decideAccess } from './decide-access.js';
+import {
+  enforcementOf,
+  type RequestEnforcement,
+  setEnforcement,
+  versionKey,
+} from './request-enforcement.js';
 
-/** STUB (issue 7, enforcement): consent decisions on every read path. */
-export function registerEnforcement(_context: ConsentContext): void {}
+/** Interactions that return stored patient data. */
+const READS = new Set<InteractionName>([
+  'read',
+  'vread',
+  'history-instance',
+  'history-type',
+  'history-system',
+  'search-type',
+  'search-system',
+  'verify',
+]);
+const READ = 0;
+/** Recorded for a resource that points at someone only by identifier: no patient to name. */
+export const UNIDENTIFIED_PATIENT = 'Patient/?';
+
+/**
+ * Consent on every read path (see README.md in this folder):
+ *  - beforeOperation: works out who the caller is for consent once per request, and fails
+ *    closed (503) for callers who can only be permitted by grants when the mirror is stale;
+ *  - filterCandidate: per candidate (read, vread, search before paging and totals, includes,
+ *    history, $verify, batch entries) a decision per patient compartment; all must permit;
+ *  - beforeReturn: the versions returned, and the policy decisions of custodians and
+ *    break-the-glass callers, whose candidates are not filtered (their totals stay exact SQL).
+ * Every decision is recorded in the request's access record for the audit.
+ */
+export function registerEnforcement(context: ConsentContext): void {
+  const { services, mirror, config, salt, registry } = context;
+  const { hooks, params } = services;
+  const patientKeys = new Map<string, Hex>();
+  const patientKey = (patient: string) => {
+    let key = patientKeys.get(patient);
+    if (!key) {
+      key = referenceKey(salt, `Patient/${patient}`);
+      // Bounded: a keccak is cheap to redo, memory is not free.
+      if (patientKeys.size >= 100_000) patientKeys.clear();
+      patientKeys.set(patient, key);
+    }
+    return key;
+  };
+  const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
+
+  const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
+    let state = enforcementOf(ctx);
+    if (!state) {
+      if (!isPrincipal(ctx.principal))
+        throw new FhirError(401, [issue('login', 'Authentication required')]);
+      const caller = consentCaller(ctx.principal, {
+        salt,
+        custodianClients: config.custodianClients,
+        registry: await registry.current(),
+      });
+      state = {
+        caller,
+        time: BigInt(Math.floor(Date.now() / 1000)),
+        decisions: new Map(),
+        recorded: new Set(),
+      };
+      setEnforcement(ctx, state);
+    }
+    return state;
+  };
+
+  /** Decides (once per patient, type and action in a request) and records per version. */
+  const decideFor = (state: RequestEnforcement, ctx: RequestContext, resource: Resource) => {
+    const patients = compartmentPatients(resource, params);
+    if (!patients) return true;
+    const version = versionKey(resource);
+    const first = !state.recorded.has(version);
+    state.recorded.add(version);
+    let permitted = true;
+    if (patients.unidentified && !state.caller.custodian && !state.caller.breakTheGlass) {
+      permitted = false;
+      if (first) {
+        recordDecision(ctx, {
+          patient: UNIDENTIFIED_PATIENT,
+          resourceType: resource.resourceType,
+          permitted: false,
+          basis: 'no-grant',
+          grants: [],
+          block: mirror.seenBlock,
+        });
+      }
+    }
+    for (const patient of patients.ids) {
+      const cacheKey = `${patient}|${resource.resourceType}|${READ}`;
+      let decision = state.decisions.get(cacheKey);
+      if (!decision) {
+        try {
+          decision = decideAccess(
+            state.caller,
+            mirror,
+            fresh,
+            {
+              patient,
+              resourceType: resource.resourceType,
+              action: READ,
+              time: state.time,
+              block: mirror.seenBlock,
+            },
+            patientKey,
+          );
+        } catch (err) {
+          if (!(err instanceof ConsentUnavailableError)) throw err;
+          recordDecision(ctx, {
+            patient: `Patient/${patient}`,
+            resourceType: resource.resourceType,
+            permitted: false,
+            basis: 'unavailable',
+            grants: [],
+            block: mirror.seenBlock,
+          });
+          throw unavailable();
+        }
+        state.decisions.set(cacheKey, decision);
+      }
+      if (first) recordDecision(ctx, decision);
+      permitted &&= decision.permitted;
+    }
+    return permitted;
+  };
+
+  hooks.beforeOperation.push(async (op, ctx) => {
+    if (op.interaction === 'capabilities') return;
+    accessRecord(ctx).operations.push(op);
+    if (!READS.has(op.interaction)) return;
+    const { caller } = await enforcement(ctx);
+    const byPolicy = caller.custodian || caller.breakTheGlass || caller.ownPatients.size > 0;
+    if (!byPolicy && !fresh()) {
+      recordDecision(ctx, {
+        patient: UNIDENTIFIED_PATIENT,
+        resourceType: op.resourceType ?? '*',
+        permitted: false,
+        basis: 'unavailable',
+        grants: [],
+        block: mirror.seenBlock,
+      });
+      throw unavailable();
+    }
+  });
+
+  const filter = async (resource: Resource, ctx: RequestContext) =>
+    decideFor(await enforcement(ctx), ctx, resource);
+  // Callers permitted by policy keep everything: the core then counts in SQL and skips the
+  // per-row call; their decisions are recorded per returned resource below.
+  filter.appliesTo = (ctx: RequestContext) => {
+    const caller = enforcementOf(ctx)?.caller;
+    return !caller || !(caller.custodian || caller.breakTheGlass);
+  };
+  hooks.filterCandidate.push(filter);
+
+  hooks.beforeReturn.push(async (resource, ctx) => {
+    const state = await enforcement(ctx);
+    accessRecord(ctx).returned.push(versionKey(resource));
+    if (state.caller.custodian || state.caller.breakTheGlass) decideFor(state, ctx, resource);
+    return resource;
+  });
+}
+
+function unavailable(): FhirError {
+  return new FhirError(503, [
+    issue(
+      'transient',
+      'Consent cannot be confirmed from the chain right now (consent mirror behind or chain unreachable); patient data is not served. Retry later.',
+    ),
+  ]);
+}

@@ -1,6 +1,7 @@
 import { notFound, notSupported } from '../errors.js';
-import { present, runBeforeOperation } from '../hooks.js';
+import { activeFilters, present, runBeforeOperation } from '../hooks.js';
 import { parseVersionId, requireType } from './common.js';
+import { lastContent } from './history.js';
 import type { Handler, Services } from './types.js';
 
 function ledgerOf(services: Services) {
@@ -26,9 +27,11 @@ export const verifyVersion: Handler = async (req, services) => {
   const version = await services.store.version(type, req.id!, parseVersionId(req.versionId));
   const missing = `${type}/${req.id}/_history/${req.versionId} not found`;
   if (!version) throw notFound(missing);
-  // What the caller may not see, they may not verify either.
-  if (version.resource && !(await present(services.hooks, version.resource, req.ctx))) {
-    throw notFound(missing);
-  }
+  // What the caller may not see, they may not verify either; a deletion by what it deleted.
+  const filtered = activeFilters(services.hooks, req.ctx).length > 0;
+  const content =
+    version.resource ??
+    (filtered ? await lastContent(services, type, req.id!, version.versionId) : undefined);
+  if (content && !(await present(services.hooks, content, req.ctx))) throw notFound(missing);
   return { status: 200, resource: await ledger.verify(version) };
 };

@@ -14,8 +14,22 @@ export type Filter =
       values: string[];
     }
   | { kind: 'missing'; resourceType: string; param: ParamDef; missing: boolean }
-  | { kind: 'chain'; param: ParamDef; targets: Array<{ type: string; inner: Filter }> }
-  | { kind: 'has'; sourceType: string; param: ParamDef; inner: Filter };
+  | { kind: 'chain'; param: ParamDef; targets: ChainTarget[] }
+  | {
+      kind: 'has';
+      sourceType: string;
+      param: ParamDef;
+      inner: Filter;
+      /** Ids of the sources the caller may see, set by `resolveJoins`: used instead of `inner`. */
+      visible?: string[];
+    };
+
+export interface ChainTarget {
+  type: string;
+  inner: Filter;
+  /** Ids of the targets the caller may see, set by `resolveJoins`: used instead of `inner`. */
+  visible?: string[];
+}
 
 export interface SortKey {
   code: string;
@@ -230,7 +244,7 @@ export function parseFilter(
       throw new QueryError(`"${code}" is not a reference parameter of ${type}`);
     const rest = key.slice(dot + 1);
     const candidates = typeModifier ? [typeModifier] : param.targets;
-    const targets: Array<{ type: string; inner: Filter }> = [];
+    const targets: ChainTarget[] = [];
     for (const target of candidates) {
       try {
         targets.push({ type: target, inner: parseFilter([target], rest, value, resolver) });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { RequestContext } from '../hooks.js';
 import { withLeadingKeys } from '../storage/resource-store.js';
 import type { SearchRequest } from './parse-query.js';
+import { MAX_JOIN_IDS, resolveJoins, tooManyJoined } from './resolve-joins.js';
 import type { ParamResolver } from './search-parameters.js';
 import { Sql } from './sql.js';
 import { filterSql } from './sql-filters.js';
@@ -86,6 +87,21 @@ export async function runSearch(
   filter: CandidateFilter | undefined,
   ctx: RequestContext,
 ): Promise<SearchPage> {
+  if (filter && request.filters.some((f) => f.kind === 'chain' || f.kind === 'has')) {
+    const visibleIds = async (type: string, filters: SearchRequest['filters']) => {
+      const inner = { ...request, types: [type], filters, sort: [], cursor: undefined };
+      const page = await runSearch(
+        client,
+        { ...inner, count: MAX_JOIN_IDS, total: 'none', summary: undefined },
+        resolver,
+        filter,
+        ctx,
+      );
+      if (page.more) throw tooManyJoined(type);
+      return page.matches.map((m) => m.resource.id!);
+    };
+    request = { ...request, filters: await resolveJoins(request.filters, visibleIds) };
+  }
   const cursor = request.cursor ? decodeCursor(request.cursor, request.sort.length) : undefined;
   // Without a per-candidate filter the count is an independent query: run it alongside the page.
   const early =

@@ -51,9 +51,12 @@ export function filterSql(
     }
     case 'chain': {
       const x = sql.alias('c');
-      const parts = filter.targets.map(({ type, inner }) => {
-        const t = sql.alias('t');
+      const parts = filter.targets.map(({ type, inner, visible }) => {
         const tType = sql.p(type);
+        if (visible) {
+          return `(${x}.target_type = ${tType} AND ${x}.target_id = ANY(${sql.p(visible)}::text[]))`;
+        }
+        const t = sql.alias('t');
         return `(${x}.target_type = ${tType} AND EXISTS (SELECT 1 FROM resource_current ${t}
           WHERE ${t}.resource_type = ${tType} AND ${t}.id = ${x}.target_id AND NOT ${t}.deleted
             AND ${filterSql(inner, t, sql, resolver, tType)}))`;
@@ -63,8 +66,14 @@ export function filterSql(
     }
     case 'has': {
       const x = sql.alias('h');
-      const s = sql.alias('s');
       const sType = sql.p(filter.sourceType);
+      if (filter.visible) {
+        return `EXISTS (SELECT 1 FROM reference_index ${x}
+          WHERE ${x}.target_type = ${rType} AND ${x}.target_id = ${r}.id
+            AND ${x}.resource_type = ${sType} AND ${x}.param = ${sql.p(filter.param.code)}
+            AND ${x}.id = ANY(${sql.p(filter.visible)}::text[]))`;
+      }
+      const s = sql.alias('s');
       return `EXISTS (SELECT 1 FROM reference_index ${x} JOIN resource_current ${s}
           ON ${s}.resource_type = ${sType} AND ${s}.id = ${x}.id AND NOT ${s}.deleted
         WHERE ${x}.target_type = ${rType} AND ${x}.target_id = ${r}.id

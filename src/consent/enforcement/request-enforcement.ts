@@ -1,0 +1,31 @@
+import type { Resource } from 'fhir/r4.js';
+import type { RequestContext } from '../../fhir/hooks.js';
+import type { AccessDecision } from '../access-record.js';
+import type { ConsentCaller } from './consent-caller.js';
+
+/** What enforcement keeps for one request: computed once, reused by every hook call. */
+export interface RequestEnforcement {
+  caller: ConsentCaller;
+  /** Unix seconds at the request's first decision: one instant for the whole request. */
+  time: bigint;
+  /** Decisions by `patient|type|action`: a search over 500 observations decides once. */
+  decisions: Map<string, Omit<AccessDecision, 'count'>>;
+  /** Versions already recorded, so the second pass of a filtered total records nothing twice. */
+  recorded: Set<string>;
+}
+
+const states = new WeakMap<RequestContext, RequestEnforcement>();
+
+export function enforcementOf(ctx: RequestContext): RequestEnforcement | undefined {
+  return states.get(ctx);
+}
+
+export function setEnforcement(ctx: RequestContext, state: RequestEnforcement): void {
+  states.set(ctx, state);
+}
+
+/** `Type/id/_history/vid`, the version a decision or a returned resource is about. */
+export function versionKey(resource: Resource): string {
+  const vid = resource.meta?.versionId;
+  return `${resource.resourceType}/${resource.id}${vid ? `/_history/${vid}` : ''}`;
+}
