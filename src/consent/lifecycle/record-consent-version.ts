@@ -25,7 +25,8 @@ const ACTIVE = 1;
  * grants (422 naming what is not supported), revokes the grants of the version it replaces and
  * writes the new ones (or relays the patient's signatures), each mined before this returns,
  * so the transaction only commits a Consent whose grants are on chain. Any failure throws and
- * the transaction rolls back (503 when the chain is unreachable).
+ * the transaction rolls back (503 when the chain is unreachable). Returns whether it wrote on
+ * chain.
  */
 export async function recordConsentVersion(
   context: ConsentContext,
@@ -33,7 +34,7 @@ export async function recordConsentVersion(
   tx: Tx,
   version: StoredVersion,
   ctx: RequestContext,
-): Promise<void> {
+): Promise<boolean> {
   const next = version.resource as Consent | undefined;
   const previous = await previousContent(tx, version);
   const patients = new Set(
@@ -92,7 +93,7 @@ export async function recordConsentVersion(
       ),
     ]);
   }
-  if (revoke.length === 0 && grants.length === 0) return;
+  if (revoke.length === 0 && grants.length === 0) return false;
 
   await lockConsentVersion(tx, commitment(context.salt, consentVersion));
   // Revocations first: if a later step fails, the patient is left with less access, not more.
@@ -120,6 +121,7 @@ export async function recordConsentVersion(
     grants.map((g) => g.grantId),
     Origin.Rest,
   );
+  return true;
 }
 
 /** The version this one replaces, when it was not a deletion. */

@@ -1,4 +1,5 @@
 import type { Consent } from 'fhir/r4.js';
+import type { RequestContext } from '../../fhir/hooks.js';
 import type { ConsentContext } from '../start-consent.js';
 import { startChainConsents } from './chain-consents.js';
 import { recordConsentVersion } from './record-consent-version.js';
@@ -28,14 +29,23 @@ export function registerConsentLifecycle(context: ConsentContext): ConsentLifecy
     signingRequest: (consent, deadline, ctx) =>
       signingRequest(context, consent as Consent, deadline, ctx),
   };
+  const wroteOnChain = new WeakSet<RequestContext>();
   context.services.hooks.beforeCommit.push(async (tx, versions, ctx) => {
     if (chainConsents.isOwnWrite(ctx)) return;
     // A snapshot: Provenances appended by other listeners are not Consents.
     for (const version of versions.slice()) {
-      if (version.resourceType === 'Consent') {
-        await recordConsentVersion(context, chain, tx, version, ctx);
+      if (
+        version.resourceType === 'Consent' &&
+        (await recordConsentVersion(context, chain, tx, version, ctx))
+      ) {
+        wroteOnChain.add(ctx);
       }
     }
+  });
+  // The mirror catches up before the response goes out: the next request (a read by the
+  // grantee, or after a revocation) is decided on the new grants, not a poll interval later.
+  context.services.hooks.afterCommit.push(async (_versions, ctx) => {
+    if (wroteOnChain.has(ctx)) await context.mirror.sync();
   });
   return chainConsents;
 }
