@@ -47,7 +47,7 @@ describe('a Consent written over REST decides reads on the next request (enforce
       .post('/Consent')
       .send(consentFor(patient, practitioner, ['Observation']))
       .expect(201);
-    await read().expect(200);
+    expect((await read().expect(200)).body.id).toBe(observation.split('/')[1]);
     const consent = created.body as Consent;
     await s.server.api
       .put(`/Consent/${consent.id}`)

@@ -20,24 +20,29 @@ export type ConsentWriter = 'patient' | 'delegate' | 'custodian';
  *   ETHEREUM_ADDRESS_SYSTEM identifier that the patient's bound account registered as
  *   delegate on the ConsentRegistry (`setDelegate`, as the mirror saw it);
  * - a custodian: a client listed in CONSENT_CUSTODIAN_CLIENTS holding CONSENT_CUSTODIAN_SCOPE.
- * Anyone else is refused with 403.
+ * Anyone else is refused with 403. Without a patient (a draft naming none) only a custodian.
  */
 export async function authoriseConsentWriter(
   context: ConsentContext,
   tx: Tx,
   principal: Principal | undefined,
-  patient: string,
+  patient: string | undefined,
 ): Promise<ConsentWriter> {
   if (!principal) throw forbidden('recording a consent needs an authenticated caller');
-  const patientId = patient.slice('Patient/'.length);
+  const patientId = patient?.slice('Patient/'.length);
   if (
+    patient !== undefined &&
     principal.patient === patientId &&
     (principal.fhirUser === undefined || normalise(principal.fhirUser) === patient)
   ) {
     return 'patient';
   }
   const user = principal.fhirUser ? normalise(principal.fhirUser) : undefined;
-  if (user?.startsWith('RelatedPerson/') && (await isDelegate(context, tx, user, patient))) {
+  if (
+    patient !== undefined &&
+    user?.startsWith('RelatedPerson/') &&
+    (await isDelegate(context, tx, user, patient))
+  ) {
     return 'delegate';
   }
   if (

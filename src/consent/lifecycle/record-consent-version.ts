@@ -48,7 +48,7 @@ export async function recordConsentVersion(
   }
   if (patients.size === 0 && next?.status !== 'active') {
     // A draft without a patient binds no one; still, only a custodian records it.
-    roles.push(await authoriseConsentWriter(context, tx, ctx.principal, 'Patient/-'));
+    roles.push(await authoriseConsentWriter(context, tx, ctx.principal, undefined));
   }
   if (next) refuseGrantee(roles.includes('patient') ? undefined : ctx.principal, next);
 

@@ -25,7 +25,7 @@ export async function signingRequest(
 ): Promise<Parameters> {
   if (!consent.id)
     throw badRequest('the Consent needs its id: it will be written with PUT', 'Consent.id');
-  const patient = consent.patient?.reference ?? '';
+  const patient = consent.patient?.reference;
   const deadline = deadlineText
     ? Date.parse(deadlineText) / 1000
     : Math.floor(Date.now() / 1000) + DEFAULT_VALIDITY_SECONDS;
