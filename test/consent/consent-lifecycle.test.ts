@@ -114,6 +114,22 @@ describe('Consent over REST <-> grants on the ConsentRegistry (anvil, PostgreSQL
     );
   });
 
+  it('concurrent Consent writes (more than the pool has connections) all land, grants mined', async () => {
+    const dr = `Practitioner/${
+      (await s.server.api.post('/Practitioner').send({ resourceType: 'Practitioner' })).body.id
+    }`;
+    const bodies = Array.from({ length: 14 }, () => consentFor(other, dr, ['Observation']));
+    const results = await Promise.all(
+      bodies.map((body) => s.server.api.post('/Consent').send(body)),
+    );
+    expect(results.map((r) => r.status)).toEqual(bodies.map(() => 201));
+    for (const [i, res] of results.entries()) {
+      expect(
+        await grantStatus(chain, s.salt, bodies[i]!, `Consent/${res.body.id}/_history/1`),
+      ).toBe(1);
+    }
+  }, 120_000);
+
   it('stores draft and proposed Consents without grants', async () => {
     for (const status of ['draft', 'proposed'] as const) {
       const body = { ...consentFor(patient, practitioner, ['Encounter']), status };

@@ -97,13 +97,15 @@ export async function recordConsentVersion(
 
   await lockConsentVersion(tx, commitment(context.salt, consentVersion));
   // Revocations first: if a later step fails, the patient is left with less access, not more.
-  for (const grantId of revoke) await sendConsentTransaction(chain, 'revoke', [grantId]);
+  for (const grantId of revoke) await sendConsentTransaction(chain, tx, 'revoke', [grantId]);
   if (signatures) {
-    if (roles.includes('patient')) await bindOnFirstUse(context, chain, grants[0], signatures[0]);
+    if (roles.includes('patient'))
+      await bindOnFirstUse(context, chain, tx, grants[0], signatures[0]);
     for (const [i, grant] of grants.entries()) {
       const { signature, deadline } = signatures[i] as GrantSignature;
       await sendConsentTransaction(
         chain,
+        tx,
         'grantWithSig',
         [grant.grantId, grant.terms, deadline, signature],
         true,
@@ -111,7 +113,7 @@ export async function recordConsentVersion(
     }
   } else {
     for (const grant of grants) {
-      await sendConsentTransaction(chain, 'grant', [grant.grantId, grant.terms]);
+      await sendConsentTransaction(chain, tx, 'grant', [grant.grantId, grant.terms]);
     }
   }
   await replaceLinks(
@@ -144,6 +146,7 @@ async function previousContent(tx: Tx, version: StoredVersion): Promise<Consent 
 async function bindOnFirstUse(
   context: ConsentContext,
   chain: ConsentChain,
+  tx: Tx,
   grant: GrantSpec | undefined,
   signed: GrantSignature | undefined,
 ): Promise<void> {
@@ -176,5 +179,5 @@ async function bindOnFirstUse(
   } catch {
     throw new FhirError(422, [issue('invalid', 'the signature is malformed', 'Consent.extension')]);
   }
-  await sendConsentTransaction(chain, 'bindPatientAccount', [grant.terms.patient, signer]);
+  await sendConsentTransaction(chain, tx, 'bindPatientAccount', [grant.terms.patient, signer]);
 }

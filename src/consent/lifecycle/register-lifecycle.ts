@@ -22,7 +22,6 @@ export function registerConsentLifecycle(context: ConsentContext): ConsentLifecy
   const chain: ConsentChain = {
     client: context.ledger.client,
     registry: context.ledger.consentRegistry,
-    pool: context.services.db.pool,
   };
   const chainConsents = startChainConsents(context);
   context.services.consent = {

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import {
   type Address,
   BaseError,
@@ -8,6 +7,7 @@ import {
 } from 'viem';
 import { simulateContract, waitForTransactionReceipt, writeContract } from 'viem/actions';
 import { FhirError, issue } from '../../fhir/errors.js';
+import type { Tx } from '../../fhir/storage/database.js';
 import { consentRegistryAbi } from '../../ledger/abi/consent-registry.js';
 import type { LedgerClient } from '../../ledger/ledger-client.js';
 
@@ -16,7 +16,6 @@ type Writable = ContractFunctionName<typeof consentRegistryAbi, 'nonpayable'>;
 export interface ConsentChain {
   client: LedgerClient;
   registry: Address;
-  pool: pg.Pool;
   /** How long to wait for a receipt before answering 503. */
   receiptTimeoutMs?: number;
 }
@@ -26,22 +25,24 @@ export interface ConsentChain {
  * Simulated first, so a revert becomes a 4xx naming the contract's reason before anything is
  * sent; an unreachable chain (or a transaction not mined in time) is 503. Senders of this key
  * (the anchoring worker too) are serialised by the same advisory lock as anchor-batch.ts, held
- * only while sending, so they never pick the same nonce.
+ * only while sending, so they never pick the same nonce. The lock is taken on `db`, the
+ * connection of the write's own transaction: a second connection per write could exhaust the
+ * pool under concurrent Consent writes, each waiting for a connection the others hold.
  *
  * @example
- * await sendConsentTransaction(chain, 'revoke', [grantId]);
+ * await sendConsentTransaction(chain, tx, 'revoke', [grantId]);
  */
 export async function sendConsentTransaction<F extends Writable>(
   chain: ConsentChain,
+  db: Tx,
   functionName: F,
   args: ContractFunctionArgs<typeof consentRegistryAbi, 'nonpayable', F>,
   signed = false,
 ): Promise<void> {
   const lockName = `anchor-signer:${chain.client.account.address}`;
   let hash: `0x${string}`;
-  const lock = await chain.pool.connect();
+  await db.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockName]);
   try {
-    await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockName]);
     const { request } = await simulateContract(chain.client, {
       address: chain.registry,
       abi: consentRegistryAbi,
@@ -54,10 +55,8 @@ export async function sendConsentTransaction<F extends Writable>(
   } catch (err) {
     throw classify(err, signed);
   } finally {
-    await lock
-      .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName])
-      .catch(() => {});
-    lock.release();
+    // Session-level, so a rollback would not release it: always unlocked here.
+    await db.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
   }
   let status: 'success' | 'reverted';
   try {
