@@ -111,6 +111,7 @@ async function drainBacklog() {
   const ledger = await startLedger({
     config: loadConfig({ CHAIN_PORT: '0', ANCHOR_BATCH_SIZE: batchSize }).ledger!,
     dataDir: path.join(work, 'backlog'),
+    allowCustodianGrants: true,
     pool: db.pool,
     logger: createLogger('warn'),
   });

@@ -95,6 +95,7 @@ export async function startServer({
       ledger = await startLedger({
         config: config.ledger,
         dataDir: config.dataDir,
+        allowCustodianGrants: config.consent.custodianGrants,
         pool: db.pool,
         logger,
       });

@@ -22,6 +22,8 @@ const NEEDS: Record<InteractionName, Permission[] | undefined> = {
   validate: ['c', 'u'],
   // $verify proves one version: as sensitive as reading it.
   verify: ['r'],
+  // $signing-request prepares a Consent write: as for $validate.
+  'consent-signing': ['c', 'u'],
   // $ledger names the chain and contracts: no patient data, but still an authenticated call.
   ledger: undefined,
   capabilities: undefined,

@@ -55,6 +55,7 @@ export class ChainMirror implements ConsentState {
   #headAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  readonly #logListeners = new Set<() => void>();
   /** The last error of the follow loop, if its last round failed. */
   lastError: unknown;
 
@@ -92,6 +93,15 @@ export class ChainMirror implements ConsentState {
 
   activeGrantEntries(patient: string, actor: string): Iterable<[Hex, GrantTerms]> {
     return this.#pairs.get(pairKey(patient, actor))?.entries() ?? [];
+  }
+
+  /**
+   * Calls `listener` after each round that committed ConsentRegistry logs (the tables are up
+   * to date when it runs); returns the function that removes it.
+   */
+  onLogs(listener: () => void): () => void {
+    this.#logListeners.add(listener);
+    return () => this.#logListeners.delete(listener);
   }
 
   /** Applies every log up to the head (minus confirmations); returns the block reached. */
@@ -221,6 +231,7 @@ export class ChainMirror implements ConsentState {
       await db.query('COMMIT');
       for (const change of pending) change();
       this.#memBlock = to;
+      if (logs.length > 0) for (const listener of this.#logListeners) listener();
       return to;
     } catch (err) {
       await db.query('ROLLBACK').catch(() => {});

@@ -13,6 +13,7 @@ import {
   RESOURCE_CLASSES,
 } from '../ledger/consent-encoding.js';
 import type { GrantTerms } from './grant-terms.js';
+import { GRANT_SIGNATURE_URL } from './lifecycle/grant-signature.js';
 
 const SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
 const ACTION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentaction';
@@ -86,6 +87,12 @@ export function consentToGrants(
     problems.push(issue('not-supported', `${expression}: ${message}`, expression));
 
   if (consent.modifierExtension?.length) reject('Consent.modifierExtension', 'not supported');
+  (consent.extension ?? []).forEach((ext, i) => {
+    // The patient's signatures do not change what is granted (lifecycle/grant-signature.ts).
+    if (ext.url !== GRANT_SIGNATURE_URL) {
+      reject(`Consent.extension[${i}]`, `not supported (only ${GRANT_SIGNATURE_URL})`);
+    }
+  });
   const scope = consent.scope?.coding ?? [];
   if (!scope.some((c) => c.system === SCOPE_SYSTEM && c.code === 'patient-privacy')) {
     reject('Consent.scope', `only ${SCOPE_SYSTEM}|patient-privacy is supported`);

@@ -7,7 +7,7 @@ import { type RunningAudit, startAudit } from './audit/start-audit.js';
 import { ChainMirror } from './chain-mirror.js';
 import { loadConsentSalt } from './consent-salt.js';
 import { registerEnforcement } from './enforcement/register-enforcement.js';
-import { registerConsentLifecycle } from './lifecycle/register-lifecycle.js';
+import { type ConsentLifecycle, registerConsentLifecycle } from './lifecycle/register-lifecycle.js';
 
 export interface StartConsentParameters {
   config: ConsentConfig;
@@ -22,6 +22,8 @@ export interface RunningConsent {
   mirror: ChainMirror;
   /** The AuditEvent writer (its counters serve tests and the benchmark). */
   audit: RunningAudit;
+  /** FHIR Consent <-> grants (lifecycle/). */
+  lifecycle: ConsentLifecycle;
   stop(): Promise<void>;
 }
 
@@ -47,12 +49,14 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   const context = { config, ledger, services, logger, salt, mirror, registry };
   const audit = startAudit(context);
   registerEnforcement(context);
-  registerConsentLifecycle(context);
+  const lifecycle = registerConsentLifecycle(context);
   return {
     mirror,
     audit,
+    lifecycle,
     async stop() {
       mirror.stop();
+      await lifecycle.stop();
       await audit.stop();
     },
   };

@@ -26,7 +26,8 @@ export type InteractionName =
   | 'transaction'
   | 'batch'
   | 'ledger'
-  | 'verify';
+  | 'verify'
+  | 'consent-signing';
 
 export interface Operation {
   interaction: InteractionName;

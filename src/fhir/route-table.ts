@@ -1,5 +1,6 @@
 import { processBundle } from './bundles/process-bundle.js';
 import { capabilities } from './interactions/capabilities.js';
+import { consentSigningRequest } from './interactions/consent-signing.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
 import { historyInstance, historySystem, historyType } from './interactions/history.js';
@@ -13,6 +14,10 @@ import { vread } from './interactions/vread.js';
 
 const LEDGER = { name: 'ledger', definition: 'https://fhir-ledger.dev/OperationDefinition/ledger' };
 const VERIFY = { name: 'verify', definition: 'https://fhir-ledger.dev/OperationDefinition/verify' };
+const SIGNING_REQUEST = {
+  name: 'signing-request',
+  definition: 'https://fhir-ledger.dev/OperationDefinition/consent-signing-request',
+};
 const VALIDATE = {
   name: 'validate',
   definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
@@ -31,6 +36,7 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/_search', interaction: 'search-system', level: 'system', handler: searchSystem },
   { method: 'GET', path: '/:type', interaction: 'search-type', level: 'type', handler: searchType },
   { method: 'POST', path: '/:type/_search', interaction: 'search-type', level: 'type', handler: searchType },
+  { method: 'POST', path: '/Consent/$signing-request', interaction: 'consent-signing', level: 'type', operation: SIGNING_REQUEST, handler: consentSigningRequest },
   { method: 'POST', path: '/:type/$validate', interaction: 'validate', level: 'type', operation: VALIDATE, handler: validate },
   { method: 'GET', path: '/:type/_history', interaction: 'history-type', level: 'type', handler: historyType },
   { method: 'POST', path: '/:type', interaction: 'create', level: 'type', handler: create },

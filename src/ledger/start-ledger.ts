@@ -17,6 +17,8 @@ import { verifyVersion } from './verify-version.js';
 
 export interface StartLedgerParameters {
   config: LedgerConfig;
+  /** Whether a ConsentRegistry this deploys lets the server grant for patients (CONSENT_CUSTODIAN_GRANTS). */
+  allowCustodianGrants: boolean;
   dataDir: string;
   pool: pg.Pool;
   logger: Logger;
@@ -43,7 +45,7 @@ export interface RunningLedger {
  * root the chain lost (an embedded chain killed between two state dumps) are reopened.
  */
 export async function startLedger(params: StartLedgerParameters): Promise<RunningLedger> {
-  const { config, dataDir, pool, logger } = params;
+  const { config, dataDir, pool, logger, allowCustodianGrants } = params;
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -71,7 +73,7 @@ export async function startLedger(params: StartLedgerParameters): Promise<Runnin
       });
       const deployment = await ensureContracts(client, {
         file: path.join(dataDir, 'contracts.json'),
-        allowCustodianGrants: true,
+        allowCustodianGrants,
       });
       if (deployment.deployed) logger.info({ chainId: anvil.chainId }, 'contracts deployed');
       contracts = deployment;

@@ -92,8 +92,12 @@ describe('CapabilityStatement', () => {
     );
     for (const resource of rest().resource!) {
       expect(new Set(resource.interaction!.map((i) => i.code))).toEqual(fromRoutes);
-      // $verify is an instance operation on every type.
-      expect(resource.operation!.map((o) => o.name)).toEqual(['validate', 'verify']);
+      // $verify is an instance operation on every type; $signing-request is Consent's alone.
+      expect(resource.operation!.map((o) => o.name)).toEqual(
+        resource.type === 'Consent'
+          ? ['signing-request', 'validate', 'verify']
+          : ['validate', 'verify'],
+      );
     }
     const system = rest().interaction!.map((i) => i.code);
     expect(system).toEqual(expect.arrayContaining(['transaction', 'batch', 'history-system']));

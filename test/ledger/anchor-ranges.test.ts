@@ -153,6 +153,7 @@ describe('a chain that lost anchored blocks', () => {
       dataDir: dir,
       pool: server.services.db.pool,
       logger: createLogger('silent'),
+      allowCustodianGrants: true,
     });
     stops.push(ledger.stop);
     server.services.ledger = ledger.operations;

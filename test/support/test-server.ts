@@ -19,7 +19,7 @@ export interface TestServer extends RunningServer {
   registryFile: string;
   /** The server's private signing JWK (to forge tokens in negative tests). */
   signingKey: object;
-  /** Access token of the harness client (scope `system/*.cruds`), got through the token endpoint. */
+  /** Access token of the harness client (HARNESS_SCOPE), got through the token endpoint. */
   token: string;
   /** supertest against the FHIR base with that token: `server.api.get('/Patient')`. */
   api: ReturnType<typeof request.agent>;
@@ -46,6 +46,8 @@ function sharedKeys() {
 }
 
 export const HARNESS_CLIENT = 'test-harness';
+/** Everything, and (being a custodian client) recording consents for patients. */
+export const HARNESS_SCOPE = 'system/*.cruds consent/custodian';
 
 /** The real server on a free port, with its own fresh database; auth is on, as always. */
 export async function startTestServer(
@@ -61,7 +63,7 @@ export async function startTestServer(
     {
       clientId: HARNESS_CLIENT,
       jwks: keys.client.jwks,
-      scope: 'system/*.cruds',
+      scope: HARNESS_SCOPE,
     } as RegisteredClient,
     ...(options.clients ?? []),
   ]) {
@@ -113,7 +115,7 @@ export async function startTestServer(
       fhirBaseUrl: base,
       clientId: HARNESS_CLIENT,
       privateKey: keys.client.privateKey,
-      scope: 'system/*.cruds',
+      scope: HARNESS_SCOPE,
     });
     const signingKey = JSON.parse(
       await (await import('node:fs/promises')).readFile(keys.keyFile, 'utf8'),

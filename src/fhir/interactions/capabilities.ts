@@ -39,7 +39,14 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
       .filter((r) => r.level === 'system' && !r.operation && r.interaction !== 'capabilities')
       .map((r) => r.interaction),
   );
-  const typeOperations = operations(routes.filter((r) => r.level !== 'system'));
+  // A route path naming its type ("/Consent/$signing-request") is that type's alone.
+  const typeOperations = (type: string) =>
+    operations(
+      routes.filter(
+        (r) =>
+          r.level !== 'system' && (r.path.startsWith('/:type') || r.path.startsWith(`/${type}/`)),
+      ),
+    );
   const revIncludes = reverseIncludes(services);
   const has = (code: string) => typeInteractions.includes(code as TypeInteraction);
   return {
@@ -66,7 +73,7 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
           conditionalUpdate: false,
           conditionalDelete: 'not-supported',
           ...(has('search-type') ? searchCapabilities(services, type, revIncludes) : {}),
-          operation: typeOperations,
+          operation: typeOperations(type),
         })),
         interaction: systemInteractions.map((code) => ({ code: code as SystemInteraction })),
       },

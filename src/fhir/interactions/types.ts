@@ -43,6 +43,21 @@ export interface Services {
   security?: (baseUrl: string) => import('fhir/r4.js').CapabilityStatementRestSecurity;
   /** Anchoring on a chain, plugged in by the composition root; unset = $ledger/$verify are 501. */
   ledger?: LedgerOperations;
+  /** The Consent lifecycle, plugged in with the ledger; unset = $signing-request is 501. */
+  consent?: ConsentOperations;
+}
+
+/** What the core asks of the consent lifecycle, so that it needs no import of it. */
+export interface ConsentOperations {
+  /**
+   * The EIP-712 messages a patient (or delegate) signs so that `consent`, written as its next
+   * version, is relayed as patient-signed grants; `deadline` is an instant (default in 1 h).
+   */
+  signingRequest(
+    consent: Resource,
+    deadline: string | undefined,
+    ctx: RequestContext,
+  ): Promise<Parameters>;
 }
 
 /** What the core asks of the ledger, so that it needs no import of it. */

@@ -3,6 +3,7 @@ import * as auth002 from './002-auth.js';
 import * as ledger003 from './003-ledger.js';
 import * as consent004 from './004-consent.js';
 import * as anchorRanges005 from './005-anchor-ranges.js';
+import * as lifecycle006 from './006-consent-lifecycle.js';
 
 /** Applied in this order, each once; never edit a migration that has shipped, add one. */
 export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
@@ -11,4 +12,5 @@ export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   { name: '003-ledger', sql: ledger003.sql },
   { name: '004-consent', sql: consent004.sql },
   { name: '005-anchor-ranges', sql: anchorRanges005.sql },
+  { name: '006-consent-lifecycle', sql: lifecycle006.sql },
 ];
