@@ -14,6 +14,7 @@ describe('consent configuration', () => {
       custodianClients: ['local-cli'],
       custodianGrants: true,
       auditFlushMs: 200,
+      auditMaxPending: 50_000,
     });
   });
 
@@ -28,6 +29,7 @@ describe('consent configuration', () => {
       CONSENT_CUSTODIAN_CLIENTS: '',
       CONSENT_CUSTODIAN_GRANTS: 'false',
       AUDIT_FLUSH_MS: '500',
+      AUDIT_MAX_PENDING: '1000',
     }).consent;
     expect(consent).toEqual({
       saltFile: '/run/secrets/salt',
@@ -39,6 +41,7 @@ describe('consent configuration', () => {
       custodianClients: [],
       custodianGrants: false,
       auditFlushMs: 500,
+      auditMaxPending: 1000,
     });
     expect(
       loadConfig({ CONSENT_CUSTODIAN_CLIENTS: ' ehr-1, lab ,' }).consent.custodianClients,

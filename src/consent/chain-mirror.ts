@@ -55,6 +55,8 @@ export class ChainMirror implements ConsentState {
   #headAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  /** The sync that `catchUp` callers share. */
+  #shared: Promise<bigint> | undefined;
   readonly #logListeners = new Set<() => void>();
   /** The last error of the follow loop, if its last round failed. */
   lastError: unknown;
@@ -114,6 +116,31 @@ export class ChainMirror implements ConsentState {
       const reached = await this.#step(target);
       if (reached >= target) return reached;
     }
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, until the mirror is at most `bound` blocks behind the head:
+   * the follow loop's head moves ahead of the applied block at the start of every round, and on
+   * a chain with a block per transaction that can be several blocks at once. Rounds are shared,
+   * so many waiting requests cause one sync, not one each. Resolves whether it got there.
+   */
+  async catchUp(bound: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.staleness() > bound) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      this.#shared ??= this.sync().finally(() => {
+        this.#shared = undefined;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), left);
+      });
+      const outcome = await Promise.race([this.#shared.catch(() => 'failed' as const), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout' || outcome === 'failed') return this.staleness() <= bound;
+    }
+    return true;
   }
 
   /** Polls `sync()` until `stop()`; errors are kept in `lastError` and staleness grows. */

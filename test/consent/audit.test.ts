@@ -277,7 +277,7 @@ describe('AuditEvent for every access decision', () => {
           custodianClients: ['test-harness'],
           custodianGrants: true,
           auditFlushMs: 60_000,
-          auditMaxPending: 1,
+          auditMaxPending: 2,
         },
       },
       registerRefusal,
@@ -292,7 +292,8 @@ describe('AuditEvent for every access decision', () => {
         .expect(201);
       await slow.api.get(`/Patient/${patient.body.id}`).expect(200);
       const writer = slow.consent!.audit.writer;
-      await waitFor('the AuditEvent buffered', async () => writer.pending === 1);
+      // The create is audited (a write decision), then the read.
+      await waitFor('the AuditEvents buffered', async () => writer.pending === 2);
       const count = async () =>
         (
           await client.query(
@@ -303,9 +304,9 @@ describe('AuditEvent for every access decision', () => {
       // The audit is as far behind as allowed: reads are refused until it catches up.
       const refused = await slow.api.get(`/Patient/${patient.body.id}`).expect(503);
       expect(refused.body.issue[0].diagnostics).toContain('audit');
-      expect(writer.pending).toBe(1);
+      expect(writer.pending).toBe(2);
       await slow.consent!.audit.stop();
-      expect(await count()).toBe(1);
+      expect(await count()).toBe(2);
       expect(writer.pending).toBe(0);
     } finally {
       await client.end();

@@ -4,6 +4,7 @@ import { parseScopes } from '../../auth/scopes.js';
 import type { ResourceStore } from '../../fhir/storage/resource-store.js';
 import type { Logger } from '../../logger.js';
 import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
+import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
 
 export interface AuditWriterParameters {
   store: ResourceStore;
@@ -28,7 +29,7 @@ export interface AuditWriterParameters {
  */
 const AUDIT_SCOPE = 'system/AuditEvent.c';
 export const AUDIT_WRITER: Principal = {
-  issuer: 'fhir-ledger',
+  issuer: SERVER_ISSUER,
   subject: 'fhir-ledger/audit',
   clientId: 'fhir-ledger/audit',
   scopes: parseScopes(AUDIT_SCOPE, (type) => type === 'AuditEvent'),

@@ -59,6 +59,16 @@ export function registerEnforcement(context: ConsentContext): void {
     return key;
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
+  // Behind by a few blocks is normal for an instant (the follow loop sees the head first, then
+  // applies its logs): wait for the mirror to catch up before refusing. A request decides on the
+  // state it found current, so a new block during a long search does not refuse it half-way.
+  const catchUpMs = Math.min(config.maxHeadAgeMs, 2000);
+  const ensureCurrent = async (state: RequestEnforcement) => {
+    if (!state.current) {
+      state.current = fresh() || (await mirror.catchUp(config.maxStalenessBlocks, catchUpMs));
+    }
+    return state.current;
+  };
   // A committed version never changes, so its compartments are computed (FHIRPath) once. Only
   // reads use the cache: a version being written may still roll back and its number be reused.
   const compartments = new Map<string, CompartmentPatients | undefined>();
@@ -128,7 +138,7 @@ export function registerEnforcement(context: ConsentContext): void {
           decision = decideAccess(
             state.caller,
             mirror,
-            fresh,
+            () => state.current === true || fresh(),
             {
               patient,
               resourceType: resource.resourceType,
@@ -162,9 +172,10 @@ export function registerEnforcement(context: ConsentContext): void {
     if (op.interaction === 'capabilities') return;
     accessRecord(ctx).operations.push(op);
     if (!READS.has(op.interaction)) return;
-    const { caller } = await enforcement(ctx);
+    const state = await enforcement(ctx);
+    const { caller } = state;
     const byPolicy = caller.custodian || caller.breakTheGlass || caller.ownPatients.size > 0;
-    if (!byPolicy && !fresh()) {
+    if (!byPolicy && !(await ensureCurrent(state))) {
       recordDecision(ctx, {
         patient: UNIDENTIFIED_PATIENT,
         resourceType: op.resourceType ?? '*',
@@ -194,7 +205,11 @@ export function registerEnforcement(context: ConsentContext): void {
     const { custodian, breakTheGlass } = state.caller;
     // Policy callers are permitted whatever they replace: only the new versions are recorded.
     const previous = !(custodian || breakTheGlass);
+    if (previous) await ensureCurrent(state);
     for (const content of await writtenContents(tx, versions, previous)) {
+      // Who may write a Consent is the lifecycle's rule (patient, delegate, custodian; never the
+      // grantee), checked there: a delegate holds no grant to write into the patient's record.
+      if (content.resourceType === 'Consent') continue;
       if (!decideFor(state, ctx, content, WRITE)) throw refused();
     }
   });

@@ -12,6 +12,8 @@ export interface RequestEnforcement {
   decisions: Map<string, Omit<AccessDecision, 'count'>>;
   /** Versions already recorded, so the second pass of a filtered total records nothing twice. */
   recorded: Set<string>;
+  /** Set once the mirror was found current for this request: later decisions use that state. */
+  current?: boolean;
 }
 
 const states = new WeakMap<RequestContext, RequestEnforcement>();

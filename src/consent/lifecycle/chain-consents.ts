@@ -4,6 +4,7 @@ import type { Hex } from 'viem';
 import type { Principal } from '../../auth/principal.js';
 import { parseScope } from '../../auth/scopes.js';
 import type { RequestContext } from '../../fhir/hooks.js';
+import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
 import type { GrantTerms } from '../grant-terms.js';
 import type { ConsentContext } from '../start-consent.js';
 import { bytes, lockConsentVersion, Origin, replaceLinks } from './consent-links.js';
@@ -13,7 +14,7 @@ import { ReferenceKeys } from './reference-keys.js';
 /** Who writes materialised Consents (named in their Provenance). */
 const MATERIALISER_SCOPE = 'system/Consent.cu';
 const MATERIALISER: Principal = {
-  issuer: 'fhir-ledger',
+  issuer: SERVER_ISSUER,
   subject: 'consent-chain-mirror',
   clientId: 'consent-chain-mirror',
   scopes: [parseScope(MATERIALISER_SCOPE, (type) => type === 'Consent')!],
