@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Bundle } from 'fhir/r4.js';
+import type { Bundle, Provenance } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
@@ -63,8 +63,13 @@ describe('fhir-ledger import', () => {
 
     const api = server.api;
     const history = await api.get('/_history?_count=1').expect(200);
-    // Every stored version comes with its Provenance version.
-    expect(history.body.total).toBe(218 * 2);
+    // Each bundle (all creates) comes with one Provenance listing its 96 or 122 versions.
+    expect(history.body.total).toBe(218 + 2);
+    const provenances = await api.get('/Provenance').expect(200);
+    const targets = ((provenances.body as Bundle).entry ?? []).map(
+      (e) => (e.resource as Provenance).target.length,
+    );
+    expect(targets.sort((a, b) => a - b)).toEqual([96, 122]);
     const patients = await api.get('/Patient?family=Gottlieb').expect(200);
     expect((patients.body as Bundle).entry).toHaveLength(1);
   });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type jose from 'node-jose';
 import type { RegistryWatch } from './client-registry.js';
 import type { JwksCache } from './jwks-cache.js';
 import { inlineKeys } from './jwks-cache.js';
@@ -29,6 +28,23 @@ export const EXTERNAL_ALGS = [
   'ES512',
 ];
 const LEEWAY_SECONDS = 30;
+
+/**
+ * The server's own tokens whose signature was verified, with their claims. Its key does not
+ * change while the process runs, so a signature checked once stays good, and each request
+ * saves a public-key verification (~1 ms); times and audience are still checked on every
+ * use. Insertion order is age: the oldest goes when the cache is full.
+ */
+const MAX_VERIFIED_TOKENS = 10_000;
+const verifiedByKey = new WeakMap<ServerKey, Map<string, JwtClaims>>();
+function verifiedOwnTokens(key: ServerKey): Map<string, JwtClaims> {
+  let verified = verifiedByKey.get(key);
+  if (!verified) {
+    verified = new Map();
+    verifiedByKey.set(key, verified);
+  }
+  return verified;
+}
 
 export interface IssueParameters {
   /** This server's FHIR base URL: issuer and audience of its tokens. */
@@ -78,29 +94,38 @@ export interface VerifyContext {
  * audience). Every check node-jose leaves out (exp, nbf, iat, aud, iss) is here.
  */
 export async function verifyAccessToken(token: string, v: VerifyContext): Promise<Principal> {
-  const { claims: unverified } = decodeJwt(token);
+  const { header, claims: unverified } = decodeJwt(token);
   const iss = typeof unverified.iss === 'string' ? unverified.iss : undefined;
   if (!iss) throw new JwtError('token has no iss');
-  let keys: jose.JWK.KeyStore;
-  let algorithms: string[];
-  let audience: string;
+  const now = v.now ?? Math.floor(Date.now() / 1000);
   if (sameUrl(iss, v.baseUrl)) {
-    keys = await inlineKeys(v.serverKey.jwks);
-    algorithms = [v.serverKey.alg];
-    audience = v.baseUrl;
-  } else {
-    const issuer = (await v.registry.current()).issuers.find((i) => i.issuer === iss);
-    if (!issuer) throw new JwtError('token issuer is not trusted by this server');
-    const { header } = decodeJwt(token);
-    keys = issuer.jwks
-      ? await inlineKeys(issuer.jwks)
-      : await v.jwks.keys(issuer.jwksUri!, header.kid);
-    algorithms = EXTERNAL_ALGS;
-    audience = issuer.audience ?? v.baseUrl;
+    const verified = verifiedOwnTokens(v.serverKey);
+    let claims = verified.get(token);
+    if (!claims) {
+      const keys = await inlineKeys(v.serverKey.jwks);
+      claims = (await verifySignature(token, keys, [v.serverKey.alg])).claims;
+      if (verified.size >= MAX_VERIFIED_TOKENS) verified.delete(verified.keys().next().value!);
+      verified.set(token, claims);
+    }
+    try {
+      checkTimes(claims, { now, leeway: LEEWAY_SECONDS });
+    } catch (err) {
+      verified.delete(token);
+      throw err;
+    }
+    if (!hasAudience(claims, v.baseUrl)) throw new JwtError('token is for another audience');
+    return toPrincipal(iss, claims, v.isType);
   }
-  const { claims } = await verifySignature(token, keys, algorithms);
-  checkTimes(claims, { now: v.now ?? Math.floor(Date.now() / 1000), leeway: LEEWAY_SECONDS });
-  if (!hasAudience(claims, audience)) throw new JwtError('token is for another audience');
+  const issuer = (await v.registry.current()).issuers.find((i) => i.issuer === iss);
+  if (!issuer) throw new JwtError('token issuer is not trusted by this server');
+  const keys = issuer.jwks
+    ? await inlineKeys(issuer.jwks)
+    : await v.jwks.keys(issuer.jwksUri!, header.kid);
+  const { claims } = await verifySignature(token, keys, EXTERNAL_ALGS);
+  checkTimes(claims, { now, leeway: LEEWAY_SECONDS });
+  if (!hasAudience(claims, issuer.audience ?? v.baseUrl)) {
+    throw new JwtError('token is for another audience');
+  }
   return toPrincipal(iss, claims, v.isType);
 }
 

@@ -11,12 +11,13 @@ const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 export const UNAUTHENTICATED_AGENT = 'unauthenticated caller (no access token)';
 
 /**
- * The Provenance of one stored version: `target` the versioned reference, `recorded` its
- * lastUpdated, `activity` CREATE/UPDATE/DELETE, the caller as author, the token's purpose of
- * use as `reason`; what the client sent in X-Provenance (already validated) is kept.
+ * The Provenance of stored versions of one activity: `target` their versioned references,
+ * `recorded` the latest lastUpdated, `activity` CREATE/UPDATE/DELETE, the caller as author,
+ * the token's purpose of use as `reason`; what the client sent in X-Provenance (already
+ * validated) is kept.
  */
 export function provenanceFor(
-  version: StoredVersion,
+  versions: StoredVersion[],
   principal: unknown,
   fromClient: Provenance | undefined,
 ): Provenance {
@@ -39,15 +40,19 @@ export function provenanceFor(
   return {
     ...given,
     resourceType: 'Provenance',
-    target: [{ reference: versionRef(version) }],
-    recorded: version.lastUpdated,
-    activity: given.activity ?? { coding: [activity(version)] },
+    target: versions.map((version) => ({ reference: versionRef(version) })),
+    recorded: versions
+      .map((v) => v.lastUpdated)
+      .sort()
+      .at(-1)!,
+    activity: given.activity ?? { coding: [activity(versions[0]!)] },
     agent: [caller, ...(given.agent ?? [])],
     ...(reason.length || given.reason ? { reason: [...(given.reason ?? []), ...reason] } : {}),
   };
 }
 
-function activity(version: StoredVersion): Coding {
+/** The v3-DataOperation of a version: CREATE, UPDATE or DELETE. */
+export function activity(version: StoredVersion): Coding {
   if (version.method === 'DELETE') return { system: DATA_OPERATION, code: 'DELETE' };
   if (version.versionId === 1) return { system: DATA_OPERATION, code: 'CREATE' };
   return { system: DATA_OPERATION, code: 'UPDATE' };

@@ -5,7 +5,7 @@ import type { FhirHooks, RequestContext, StoredVersion } from '../fhir/hooks.js'
 import type { Tx } from '../fhir/storage/database.js';
 import { validateResource } from '../fhir/validation/validate-resource.js';
 import { contentHash, leafHash, tombstone, versionRef } from './content-hash.js';
-import { provenanceFor } from './provenance-resource.js';
+import { activity, provenanceFor } from './provenance-resource.js';
 
 const anchoredOnly = new WeakSet<RequestContext>();
 
@@ -21,18 +21,27 @@ export function anchorWithoutProvenance(ctx: RequestContext): RequestContext {
 }
 
 /**
- * Registers the listener that, inside every write transaction, stores a Provenance for each
- * version the request wrote and an anchor outbox row for every version (Provenance included).
+ * Registers the listener that, inside every write transaction, stores a Provenance for the
+ * versions the request wrote (one per activity, its `target` listing each of them) and an
+ * anchor outbox row for every version (Provenance included).
  * Register it last, so that it also sees versions other listeners write.
  */
 export function registerProvenance(hooks: FhirHooks, definitions: Definitions): void {
   hooks.beforeCommit.push(async (tx, versions, ctx, create) => {
     if (anchoredOnly.has(ctx)) return insertOutboxRows(tx, versions);
     const fromClient = ctx.xProvenance ? parseXProvenance(ctx.xProvenance, definitions) : undefined;
-    // A snapshot: the Provenances written here join `versions` (and are anchored) but get
-    // no Provenance of their own.
-    for (const version of versions.slice()) {
-      await create(provenanceFor(version, ctx.principal, fromClient));
+    // One Provenance per activity of the request, listing every version it wrote (a
+    // transaction Bundle of 500 creates gets one, not 500). Grouped from a snapshot: the
+    // Provenances written here join `versions` (and are anchored) but get none of their own.
+    const byActivity = new Map<string, StoredVersion[]>();
+    for (const version of versions) {
+      const code = activity(version).code!;
+      const group = byActivity.get(code);
+      if (group) group.push(version);
+      else byActivity.set(code, [version]);
+    }
+    for (const group of byActivity.values()) {
+      await create(provenanceFor(group, ctx.principal, fromClient));
     }
     await insertOutboxRows(tx, versions);
   });

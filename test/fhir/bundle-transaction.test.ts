@@ -290,6 +290,59 @@ describe('transaction', () => {
     expect((await api.get('/Patient/im-1').expect(200)).body.gender).toBe('other');
   });
 
+  it('updates several resources at once, replacing their index rows, and names a failing ifMatch', async () => {
+    await put(patient('many-1', { id: 'many-1' }) as Patient & { id: string }).expect(201);
+    await put(patient('many-2', { id: 'many-2' }) as Patient & { id: string }).expect(201);
+    const updated = await post(
+      transaction([
+        {
+          resource: patient('many-1b', { id: 'many-1' }),
+          request: { method: 'PUT', url: 'Patient/many-1', ifMatch: 'W/"1"' },
+        },
+        {
+          resource: patient('many-2b', { id: 'many-2' }),
+          request: { method: 'PUT', url: 'Patient/many-2' },
+        },
+        { resource: patient('many-3'), request: { method: 'POST', url: 'Patient' } },
+      ]),
+    ).expect(200);
+    expect(statuses(updated.body)).toEqual(['200 OK', '200 OK', '201 Created']);
+    const found = async (mrn: string) =>
+      (
+        (
+          await api
+            .get('/Patient')
+            .query({ identifier: `${SYS}|${mrn}` })
+            .expect(200)
+        ).body as Bundle
+      ).entry?.length ?? 0;
+    expect([await found('many-1'), await found('many-2')]).toEqual([0, 0]);
+    expect([await found('many-1b'), await found('many-2b'), await found('many-3')]).toEqual([
+      1, 1, 1,
+    ]);
+
+    const before = await snapshot();
+    const res = await post(
+      transaction([
+        { resource: patient('many-4'), request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: patient('many-1c', { id: 'many-1' }),
+          request: { method: 'PUT', url: 'Patient/many-1' },
+        },
+        {
+          resource: patient('many-2c', { id: 'many-2' }),
+          request: { method: 'PUT', url: 'Patient/many-2', ifMatch: 'W/"1"' },
+        },
+      ]),
+    ).expect(412);
+    expect(res.body.issue[0].expression).toEqual(['Bundle.entry[2]']);
+    expect(res.body.issue[0].diagnostics).toContain('Bundle.entry[2] (PUT Patient/many-2)');
+    expect(await snapshot()).toEqual(before);
+    expect([await found('many-4'), await found('many-1c'), await found('many-1b')]).toEqual([
+      0, 0, 1,
+    ]);
+  });
+
   it('validates every resource before storing anything, naming the failing entry', async () => {
     const before = await snapshot();
     const res = await post(

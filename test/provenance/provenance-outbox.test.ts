@@ -112,24 +112,56 @@ describe('Provenance and outbox rows in the write transaction', () => {
     expect((await outbox('Patient', body.id)).map((r) => r.version_id)).toEqual([1, 2, 3]);
   });
 
-  it('gives each entry of a transaction Bundle its own Provenance', async () => {
-    const bundle: Bundle = {
+  it('gives a transaction Bundle one Provenance per activity, listing every version', async () => {
+    await api
+      .put('/Patient/tx-existing')
+      .set('Content-Type', JSON_TYPE)
+      .send({ resourceType: 'Patient', id: 'tx-existing', name: [{ family: 'Before' }] })
+      .expect(201);
+    const bundle: Bundle<Patient> = {
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: ['A', 'B', 'C'].map((family) => ({
-        resource: { resourceType: 'Patient', name: [{ family: `Tx${family}` }] },
-        request: { method: 'POST', url: 'Patient' },
-      })),
+      entry: [
+        ...['A', 'B', 'C'].map((family) => ({
+          resource: {
+            resourceType: 'Patient',
+            name: [{ family: `Tx${family}` }],
+          } satisfies Patient,
+          request: { method: 'POST' as const, url: 'Patient' },
+        })),
+        {
+          resource: {
+            resourceType: 'Patient',
+            id: 'tx-existing',
+            name: [{ family: 'After' }],
+          } satisfies Patient,
+          request: { method: 'PUT', url: 'Patient/tx-existing' },
+        },
+      ],
     };
     const res = await api.post('/').set('Content-Type', JSON_TYPE).send(bundle).expect(200);
-    const refs = (res.body as Bundle).entry!.map((e) => e.response!.location!);
-    for (const location of refs) {
-      const ref = location.replace(/^.*\/fhir\//, '');
-      const id = ref.split('/')[1]!;
-      const provenances = await provenancesOf(`Patient/${id}`);
-      expect(provenances.map((p) => p.target[0]?.reference)).toEqual([ref]);
-      expect(await outbox('Patient', id)).toHaveLength(1);
+    const refs = (res.body as Bundle).entry!.map((e) =>
+      e.response!.location!.replace(/^.*\/fhir\//, ''),
+    );
+    const [created, updated] = [refs.slice(0, 3), refs[3]!];
+    expect(updated).toBe('Patient/tx-existing/_history/2');
+    const [forCreates, ...moreCreates] = await provenancesOf(created[0]!.split('/_history')[0]!);
+    expect(moreCreates).toHaveLength(0);
+    expect(forCreates?.target.map((t) => t.reference).sort()).toEqual([...created].sort());
+    expect(forCreates?.activity?.coding?.[0]?.code).toBe('CREATE');
+    for (const ref of created.slice(1)) {
+      const [same] = await provenancesOf(ref.split('/_history')[0]!);
+      expect(same?.id).toBe(forCreates?.id);
     }
+    const forUpdate = (await provenancesOf('Patient/tx-existing')).find(
+      (p) => p.activity?.coding?.[0]?.code === 'UPDATE',
+    );
+    expect(forUpdate?.target).toEqual([{ reference: updated }]);
+    // Each version keeps its own outbox row (its own leaf), and so do the two Provenances.
+    for (const ref of created) expect(await outbox('Patient', ref.split('/')[1]!)).toHaveLength(1);
+    expect((await outbox('Patient', 'tx-existing')).map((r) => r.version_id)).toEqual([1, 2]);
+    expect(await outbox('Provenance', forCreates!.id!)).toHaveLength(1);
+    expect(await outbox('Provenance', forUpdate!.id!)).toHaveLength(1);
   });
 
   it('rolls back resource, Provenance and outbox together when a later listener fails', async () => {

@@ -1,6 +1,7 @@
 import { badRequest, FhirError } from '../errors.js';
 import { runBeforeOperation } from '../hooks.js';
 import type { FhirRequest, Services } from '../interactions/types.js';
+import { WriteRequestError } from '../storage/resource-store.js';
 import { entryError } from './entry-error.js';
 import type { EntryResult } from './entry-result.js';
 import { type EntryPlan, isRead, METHOD_ORDER, type PlannedEntry } from './parse-bundle.js';
@@ -13,7 +14,7 @@ import {
   type Target,
   type WriteEntry,
   writeDelete,
-  writeTarget,
+  writeTargets,
 } from './write-entry.js';
 
 /**
@@ -65,11 +66,14 @@ export async function runTransaction(
       addReferenceTarget(references, target, req.baseUrl);
       targets.push(target);
     }
-    for (const target of targets) {
-      results[target.entry.index] = await naming(target.entry, () =>
-        writeTarget(writer, target, references),
-      );
-    }
+    const written = await writeTargets(writer, targets, references).catch((err: unknown) => {
+      if (!(err instanceof WriteRequestError)) throw err;
+      const entry = targets[err.index]!.entry;
+      throw entryError(entry.index, entryLabel(entry), err.error);
+    });
+    targets.forEach((target, n) => {
+      results[target.entry.index] = written[n]!;
+    });
   });
 
   for (const entry of ordered) {

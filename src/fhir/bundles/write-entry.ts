@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../hooks.js';
-import { createVersion, matchIfNoneExist } from '../interactions/create.js';
+import { matchIfNoneExist, withoutId } from '../interactions/create.js';
 import { conditionalDelete, deleteVersion } from '../interactions/delete.js';
 import type { Services, WriteResult } from '../interactions/types.js';
-import { conditionalUpdateId, updateVersion } from '../interactions/update.js';
-import type { Writer } from '../storage/resource-store.js';
+import { conditionalUpdateId } from '../interactions/update.js';
+import { type WriteRequest, WriteRequestError, type Writer } from '../storage/resource-store.js';
 import type { EntryResult } from './entry-result.js';
 import type { PlannedEntry } from './parse-bundle.js';
 import { rewriteReferences } from './references.js';
@@ -66,20 +66,61 @@ export function addReferenceTarget(
   }
 }
 
-/** Writes a create or update entry with its references rewritten. */
+/**
+ * Writes the create and update entries, references rewritten, in one statement. A
+ * target that cannot be written (its If-Match failed) throws a WriteRequestError
+ * whose index is its position in `targets`.
+ */
+export async function writeTargets(
+  writer: Writer,
+  targets: Target[],
+  references: ReadonlyMap<string, string>,
+): Promise<EntryResult[]> {
+  const toWrite = targets.filter((t) => !t.existing);
+  const requests: WriteRequest[] = toWrite.map(({ entry, id }) => {
+    rewriteReferences(entry.resource, references);
+    return entry.method === 'POST'
+      ? {
+          resourceType: entry.type,
+          id,
+          method: 'POST',
+          resource: withoutId(entry.resource),
+          freshId: true,
+        }
+      : {
+          resourceType: entry.type,
+          id,
+          method: 'PUT',
+          resource: { ...entry.resource, id },
+          ifMatch: entry.ifMatch,
+        };
+  });
+  const written = await writer.writeMany(requests).catch((err: unknown) => {
+    if (err instanceof WriteRequestError) {
+      throw new WriteRequestError(targets.indexOf(toWrite[err.index]!), err.error);
+    }
+    throw err;
+  });
+  let next = 0;
+  return targets.map((target): EntryResult => {
+    if (target.existing) return { kind: 'write', result: target.existing };
+    const { version, created } = written[next++]!;
+    const status = target.entry.method === 'POST' || created ? 201 : 200;
+    return { kind: 'write', result: { status, version, resource: version.resource } };
+  });
+}
+
+/** Writes one create or update entry (a batch entry) with its references rewritten. */
 export async function writeTarget(
   writer: Writer,
   target: Target,
   references: ReadonlyMap<string, string>,
 ): Promise<EntryResult> {
-  if (target.existing) return { kind: 'write', result: target.existing };
-  const { entry, id } = target;
-  rewriteReferences(entry.resource, references);
-  const result =
-    entry.method === 'POST'
-      ? await createVersion(writer, entry.type, entry.resource, id)
-      : await updateVersion(writer, entry.type, id, entry.resource, entry.ifMatch);
-  return { kind: 'write', result };
+  try {
+    return (await writeTargets(writer, [target], references))[0]!;
+  } catch (err) {
+    throw err instanceof WriteRequestError ? err.error : err;
+  }
 }
 
 export async function writeDelete(

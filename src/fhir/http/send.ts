@@ -13,13 +13,13 @@ export function send(req: Request, res: Response, result: FhirResponse): void {
     res.end();
     return;
   }
-  writeJson(req, res, body);
+  writeJson(req, res, body, body === result.resource ? result.serialized : undefined);
 }
 
-export function writeJson(req: Request, res: Response, body: Resource): void {
+export function writeJson(req: Request, res: Response, body: Resource, serialized?: string): void {
   const pretty = req.query._pretty === 'true';
   res.setHeader('Content-Type', `${FHIR_JSON}; charset=utf-8`);
-  res.end(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
+  res.end(pretty ? JSON.stringify(body, null, 2) : (serialized ?? JSON.stringify(body)));
 }
 
 /** `Prefer: return=minimal | representation | OperationOutcome` (default representation). */

@@ -8,23 +8,31 @@ import type { Handler, Route, Services } from './types.js';
 type TypeInteraction = NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'];
 type SystemInteraction = NonNullable<CapabilityStatementRest['interaction']>[number]['code'];
 
-/** GET /metadata: generated from the route table, so it lists exactly what is served. */
-export const capabilities: Handler = async (req, services) => ({
-  status: 200,
-  resource: cachedStatement(services, req.baseUrl),
-});
+/**
+ * GET /metadata: generated from the route table, so it lists exactly what is served.
+ * Built and serialised once per base URL (~1 MB of JSON: 146 types with their parameters).
+ */
+export const capabilities: Handler = async (req, services) => {
+  const { statement, json } = cachedStatement(services, req.baseUrl);
+  return { status: 200, resource: statement, serialized: json };
+};
 
 // The statement only changes with the code; building it walks every type's parameters.
-const cache = new WeakMap<Services, Map<string, CapabilityStatement>>();
-function cachedStatement(services: Services, baseUrl: string): CapabilityStatement {
-  const byBase = cache.get(services) ?? new Map<string, CapabilityStatement>();
+interface Cached {
+  statement: CapabilityStatement;
+  json: string;
+}
+const cache = new WeakMap<Services, Map<string, Cached>>();
+function cachedStatement(services: Services, baseUrl: string): Cached {
+  const byBase = cache.get(services) ?? new Map<string, Cached>();
   cache.set(services, byBase);
-  let statement = byBase.get(baseUrl);
-  if (!statement) {
-    statement = capabilityStatement(services, baseUrl);
-    byBase.set(baseUrl, statement);
+  let cached = byBase.get(baseUrl);
+  if (!cached) {
+    const statement = capabilityStatement(services, baseUrl);
+    cached = { statement, json: JSON.stringify(statement) };
+    byBase.set(baseUrl, cached);
   }
-  return statement;
+  return cached;
 }
 
 export function capabilityStatement(services: Services, baseUrl: string): CapabilityStatement {

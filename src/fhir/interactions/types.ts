@@ -27,6 +27,8 @@ export interface FhirResponse {
   headers?: Record<string, string>;
   /** Apply `Prefer: return=...` to this response (create, update). */
   honourPrefer?: boolean;
+  /** `resource` already as JSON, for a large fixed document served often (the CapabilityStatement). */
+  serialized?: string;
 }
 
 export interface Services {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
-import { preconditionFailed } from '../errors.js';
+import { type FhirError, preconditionFailed } from '../errors.js';
 import type { FhirHooks, RequestContext, StoredVersion } from '../hooks.js';
 import { emptyRows, type IndexRows, indexRows } from '../search/index-rows.js';
 import type { ParamResolver } from '../search/search-parameters.js';
@@ -36,8 +36,14 @@ export interface Writer {
   /** Writes the next version; `created` is true when no live version existed before. */
   write(request: WriteRequest): Promise<{ version: StoredVersion; created: boolean }>;
   /**
-   * Creates many resources with server-assigned ids in one round trip (version 1 each, method
-   * POST): for records the server writes in bulk, such as AuditEvents.
+   * Writes the next version of several different resources in one statement, results in
+   * request order. A request that cannot be written fails the call with a WriteRequestError
+   * naming it, before anything is written.
+   */
+  writeMany(requests: WriteRequest[]): Promise<Array<{ version: StoredVersion; created: boolean }>>;
+  /**
+   * Creates many resources with server-assigned ids (version 1 each, method POST) in one
+   * statement: for records the server writes in bulk, such as AuditEvents.
    */
   createMany(resources: Resource[]): Promise<StoredVersion[]>;
 }
@@ -130,122 +136,115 @@ export function createResourceStore(
 }
 
 /**
- * One round trip per version: history row, current row and every index table.
- * The DELETEs see only rows of earlier versions (all parts of one statement share
- * a snapshot), so replacing a resource's index rows needs no second statement.
+ * One round trip for any number of versions: history rows, current rows and every
+ * index table, each fed by unnest() of column arrays (ROWS FROM zips them). The
+ * DELETEs see only rows of earlier versions (all parts of one statement share a
+ * snapshot), so replacing a resource's index rows needs no second statement.
  */
-const WRITE_VERSION = `
-  WITH version AS (
+const WRITE_VERSIONS = `
+  WITH written AS (
+    SELECT t, i, vi, lu, m, NULLIF(c, 'null'::jsonb) AS c
+      FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::int[]),
+                      unnest($4::timestamptz[]), unnest($5::text[]), jsonb_array_elements($6::jsonb))
+        AS x(t, i, vi, lu, m, c)
+  ), version AS (
     INSERT INTO resource_version (resource_type, id, version_id, last_updated, method, content)
-    VALUES ($1, $2, $3, $4, $5, $6)
+    SELECT t, i, vi, lu, m, c FROM written
   ), current AS (
     INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-    VALUES ($1, $2, $3, $4, $7, $6)
+    SELECT t, i, vi, lu, c IS NULL, c FROM written
     ON CONFLICT (resource_type, id) DO UPDATE
       SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
           deleted = EXCLUDED.deleted, content = EXCLUDED.content
-  ),
-  d1 AS (DELETE FROM token_index WHERE resource_type = $1 AND id = $2),
-  d2 AS (DELETE FROM string_index WHERE resource_type = $1 AND id = $2),
-  d3 AS (DELETE FROM date_index WHERE resource_type = $1 AND id = $2),
-  d4 AS (DELETE FROM number_index WHERE resource_type = $1 AND id = $2),
-  d5 AS (DELETE FROM quantity_index WHERE resource_type = $1 AND id = $2),
-  d6 AS (DELETE FROM reference_index WHERE resource_type = $1 AND id = $2),
-  d7 AS (DELETE FROM uri_index WHERE resource_type = $1 AND id = $2),
+  ), stale AS (SELECT * FROM unnest($7::text[], $8::text[]) AS s(t, i)),
+  d1 AS (DELETE FROM token_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d2 AS (DELETE FROM string_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d3 AS (DELETE FROM date_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d4 AS (DELETE FROM number_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d5 AS (DELETE FROM quantity_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d6 AS (DELETE FROM reference_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
+  d7 AS (DELETE FROM uri_index x USING stale s WHERE x.resource_type = s.t AND x.id = s.i),
   i1 AS (INSERT INTO token_index (resource_type, id, param, system, code)
-    SELECT $1, $2, * FROM unnest($8::text[], $9::text[], $10::text[])),
+    SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[])),
   i2 AS (INSERT INTO string_index (resource_type, id, param, value, norm)
-    SELECT $1, $2, * FROM unnest($11::text[], $12::text[], $13::text[])),
+    SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::text[])),
   i3 AS (INSERT INTO date_index (resource_type, id, param, low, high)
-    SELECT $1, $2, * FROM unnest($14::text[], $15::timestamptz[], $16::timestamptz[])),
+    SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::timestamptz[], $23::timestamptz[])),
   i4 AS (INSERT INTO number_index (resource_type, id, param, value)
-    SELECT $1, $2, * FROM unnest($17::text[], $18::numeric[])),
+    SELECT * FROM unnest($24::text[], $25::text[], $26::text[], $27::numeric[])),
   i5 AS (INSERT INTO quantity_index (resource_type, id, param, system, code, value)
-    SELECT $1, $2, * FROM unnest($19::text[], $20::text[], $21::text[], $22::numeric[])),
+    SELECT * FROM unnest($28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::numeric[])),
   i6 AS (INSERT INTO reference_index (resource_type, id, param, target_type, target_id, url)
-    SELECT $1, $2, * FROM unnest($23::text[], $24::text[], $25::text[], $26::text[]))
+    SELECT * FROM unnest($34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::text[]))
   INSERT INTO uri_index (resource_type, id, param, value)
-    SELECT $1, $2, * FROM unnest($27::text[], $28::text[])`;
+    SELECT * FROM unnest($40::text[], $41::text[], $42::text[], $43::text[])`;
 
-function indexValues(rows: IndexRows): unknown[] {
-  const { token, string, date, number, quantity, reference, uri } = rows;
-  return [
-    token.param,
-    token.system,
-    token.code,
-    string.param,
-    string.value,
-    string.norm,
-    date.param,
-    date.low,
-    date.high,
-    number.param,
-    number.value,
-    quantity.param,
-    quantity.system,
-    quantity.code,
-    quantity.value,
-    reference.param,
-    reference.targetType,
-    reference.targetId,
-    reference.url,
-    uri.param,
-    uri.value,
-  ];
+/** Index rows of many versions, each table's columns led by resource type and id. */
+class IndexColumns {
+  private readonly rows = emptyRows();
+  private readonly keys = Object.fromEntries(
+    Object.keys(this.rows).map((table) => [table, { type: [] as string[], id: [] as string[] }]),
+  ) as Record<keyof IndexRows, { type: string[]; id: string[] }>;
+
+  add(resourceType: string, id: string, rows: IndexRows): void {
+    for (const table of Object.keys(rows) as Array<keyof IndexRows>) {
+      const columns = rows[table] as unknown as Record<string, unknown[]>;
+      const target = this.rows[table] as unknown as Record<string, unknown[]>;
+      for (const [name, values] of Object.entries(columns)) {
+        for (const value of values) target[name]!.push(value);
+      }
+      const keys = this.keys[table];
+      for (let n = columns.param!.length; n > 0; n--) {
+        keys.type.push(resourceType);
+        keys.id.push(id);
+      }
+    }
+  }
+
+  values(): unknown[] {
+    const { token, string, date, number, quantity, reference, uri } = this.rows;
+    const keys = (table: keyof IndexRows) => [this.keys[table].type, this.keys[table].id];
+    return [
+      ...keys('token'),
+      token.param,
+      token.system,
+      token.code,
+      ...keys('string'),
+      string.param,
+      string.value,
+      string.norm,
+      ...keys('date'),
+      date.param,
+      date.low,
+      date.high,
+      ...keys('number'),
+      number.param,
+      number.value,
+      ...keys('quantity'),
+      quantity.param,
+      quantity.system,
+      quantity.code,
+      quantity.value,
+      ...keys('reference'),
+      reference.param,
+      reference.targetType,
+      reference.targetId,
+      reference.url,
+      ...keys('uri'),
+      uri.param,
+      uri.value,
+    ];
+  }
 }
 
-/**
- * Version 1 of many fresh resources: no earlier version, no index rows to replace, so plain
- * INSERTs of every row, column by column (the `i` arrays say which resource a row belongs to).
- */
-const CREATE_MANY = `
-  WITH v AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])
-      AS t(resource_type, id, last_updated, content)
-  ), version AS (
-    INSERT INTO resource_version (resource_type, id, version_id, last_updated, method, content)
-    SELECT resource_type, id, 1, last_updated, 'POST', content FROM v
-  ), current AS (
-    INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-    SELECT resource_type, id, 1, last_updated, false, content FROM v
-  ),
-  i1 AS (INSERT INTO token_index (resource_type, id, param, system, code)
-    SELECT $1[i], $2[i], p, s, c FROM unnest($5::int[], $6::text[], $7::text[], $8::text[]) AS t(i, p, s, c)),
-  i2 AS (INSERT INTO string_index (resource_type, id, param, value, norm)
-    SELECT $1[i], $2[i], p, v, n FROM unnest($9::int[], $10::text[], $11::text[], $12::text[]) AS t(i, p, v, n)),
-  i3 AS (INSERT INTO date_index (resource_type, id, param, low, high)
-    SELECT $1[i], $2[i], p, l, h
-      FROM unnest($13::int[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS t(i, p, l, h)),
-  i4 AS (INSERT INTO number_index (resource_type, id, param, value)
-    SELECT $1[i], $2[i], p, v FROM unnest($17::int[], $18::text[], $19::numeric[]) AS t(i, p, v)),
-  i5 AS (INSERT INTO quantity_index (resource_type, id, param, system, code, value)
-    SELECT $1[i], $2[i], p, s, c, v
-      FROM unnest($20::int[], $21::text[], $22::text[], $23::text[], $24::numeric[]) AS t(i, p, s, c, v)),
-  i6 AS (INSERT INTO reference_index (resource_type, id, param, target_type, target_id, url)
-    SELECT $1[i], $2[i], p, tt, ti, u
-      FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], $29::text[]) AS t(i, p, tt, ti, u))
-  INSERT INTO uri_index (resource_type, id, param, value)
-    SELECT $1[i], $2[i], p, v FROM unnest($30::int[], $31::text[], $32::text[]) AS t(i, p, v)`;
-
-/** Columns per index table, in indexValues' order: token, string, date, number, quantity, reference, uri. */
-const TABLE_WIDTHS = [3, 3, 3, 2, 4, 4, 2];
-
-/** Index rows of many resources, table by table, each table led by the 1-based position of the row's resource. */
-function manyIndexValues(all: IndexRows[]): unknown[] {
-  const perResource = all.map((rows) => indexValues(rows) as unknown[][]);
-  const result: unknown[] = [];
-  let first = 0;
-  for (const width of TABLE_WIDTHS) {
-    const owner: number[] = [];
-    const merged: unknown[][] = Array.from({ length: width }, () => []);
-    perResource.forEach((values, n) => {
-      for (let r = 0; r < values[first]!.length; r++) owner.push(n + 1);
-      for (let c = 0; c < width; c++) merged[c]!.push(...values[first + c]!);
-    });
-    result.push(owner, ...merged);
-    first += width;
+/** writeMany could not write the request at `index` (e.g. its If-Match failed); nothing was written. */
+export class WriteRequestError extends Error {
+  constructor(
+    readonly index: number,
+    readonly error: FhirError,
+  ) {
+    super(error.message);
   }
-  return result;
 }
 
 function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): Writer {
@@ -262,41 +261,79 @@ function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): 
     return rows[0] && toVersionRow(rows[0]);
   };
 
-  return {
-    tx,
-    lockCurrent,
-    async write({ resourceType, id, method, resource, ifMatch, freshId }) {
-      const current = freshId ? undefined : await lockCurrent(resourceType, id);
+  /** The current versions of many resources, locked (in one order, so writers never deadlock). */
+  const lockCurrents = async (keys: Array<{ resourceType: string; id: string }>) => {
+    const found = new Map<string, VersionRow>();
+    if (keys.length === 0) return found;
+    if (keys.length === 1) {
+      const [{ resourceType, id }] = keys as [{ resourceType: string; id: string }];
+      const row = await lockCurrent(resourceType, id);
+      if (row) found.set(`${resourceType}/${id}`, row);
+      return found;
+    }
+    await tx.query(
+      `SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
+         FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted`,
+      [keys.map((k) => `${k.resourceType}/${k.id}`)],
+    );
+    // A statement of its own: its snapshot must be taken after the locks are held.
+    const { rows } = await tx.query<Row>(
+      `SELECT c.resource_type, c.id, c.version_id, c.last_updated, c.deleted, c.content
+         FROM resource_current c
+         JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON c.resource_type = k.t AND c.id = k.i`,
+      [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+    );
+    for (const row of rows) found.set(`${row.resource_type}/${row.id}`, toVersionRow(row));
+    return found;
+  };
+
+  const writeMany: Writer['writeMany'] = async (requests) => {
+    if (requests.length === 0) return [];
+    const keys = new Set(requests.map((r) => `${r.resourceType}/${r.id}`));
+    if (keys.size < requests.length) throw new Error('writeMany: a resource appears twice');
+    const currents = await lockCurrents(requests.filter((r) => !r.freshId));
+    // One instant for every version of the call: they are committed together.
+    const lastUpdated = new Date().toISOString();
+    const columns = {
+      type: [] as string[],
+      id: [] as string[],
+      versionId: [] as number[],
+      method: [] as string[],
+      content: [] as Array<Resource | null>,
+      staleType: [] as string[],
+      staleId: [] as string[],
+    };
+    const index = new IndexColumns();
+    const results = requests.map((request, n) => {
+      const { resourceType, id, method, resource, ifMatch } = request;
+      const current = currents.get(`${resourceType}/${id}`);
       if (ifMatch !== undefined && current?.versionId !== ifMatch) {
-        throw preconditionFailed(
-          current
-            ? `If-Match version ${ifMatch} does not match current version ${current.versionId}`
-            : `If-Match given but ${resourceType}/${id} does not exist`,
+        throw new WriteRequestError(
+          n,
+          preconditionFailed(
+            current
+              ? `If-Match version ${ifMatch} does not match current version ${current.versionId}`
+              : `If-Match given but ${resourceType}/${id} does not exist`,
+          ),
         );
       }
       const versionId = (current?.versionId ?? 0) + 1;
-      const lastUpdated = new Date().toISOString();
       const content: Resource | undefined = resource && {
         ...resource,
         id,
         meta: { ...resource.meta, versionId: String(versionId), lastUpdated },
       };
-      const rows = content ? indexRows(content, params) : emptyRows();
-      await tx.query({
-        name: 'write-version',
-        text: WRITE_VERSION,
-        values: [
-          resourceType,
-          id,
-          versionId,
-          lastUpdated,
-          method,
-          content ?? null,
-          content === undefined,
-          ...indexValues(rows),
-        ],
-      });
-      const stored: StoredVersion = {
+      columns.type.push(resourceType);
+      columns.id.push(id);
+      columns.versionId.push(versionId);
+      columns.method.push(method);
+      columns.content.push(content ?? null);
+      if (current) {
+        columns.staleType.push(resourceType);
+        columns.staleId.push(id);
+      }
+      if (content) index.add(resourceType, id, indexRows(content, params));
+      const version: StoredVersion = {
         resourceType,
         id,
         versionId,
@@ -304,37 +341,49 @@ function createWriter(tx: Tx, params: ParamResolver, written: StoredVersion[]): 
         method,
         resource: content,
       };
-      written.push(stored);
-      return { version: stored, created: !current || current.method === 'DELETE' };
-    },
+      return { version, created: !current || current.method === 'DELETE' };
+    });
+    await tx.query({
+      name: 'write-versions',
+      text: WRITE_VERSIONS,
+      values: [
+        columns.type,
+        columns.id,
+        columns.versionId,
+        columns.type.map(() => lastUpdated),
+        columns.method,
+        JSON.stringify(columns.content),
+        columns.staleType,
+        columns.staleId,
+        ...index.values(),
+      ],
+    });
+    for (const { version } of results) written.push(version);
+    return results;
+  };
 
+  return {
+    tx,
+    lockCurrent,
+    writeMany,
     async createMany(resources) {
-      if (resources.length === 0) return [];
-      const lastUpdated = new Date().toISOString();
-      const versions: StoredVersion[] = resources.map((resource) => {
-        const id = randomUUID();
-        return {
+      const results = await writeMany(
+        resources.map((resource) => ({
           resourceType: resource.resourceType,
-          id,
-          versionId: 1,
-          lastUpdated,
-          method: 'POST',
-          resource: { ...resource, id, meta: { ...resource.meta, versionId: '1', lastUpdated } },
-        };
-      });
-      await tx.query({
-        name: 'create-many',
-        text: CREATE_MANY,
-        values: [
-          versions.map((v) => v.resourceType),
-          versions.map((v) => v.id),
-          versions.map(() => lastUpdated),
-          versions.map((v) => v.resource),
-          ...manyIndexValues(versions.map((v) => indexRows(v.resource!, params))),
-        ],
-      });
-      written.push(...versions);
-      return versions;
+          id: randomUUID(),
+          method: 'POST' as const,
+          resource,
+          freshId: true,
+        })),
+      );
+      return results.map((r) => r.version);
+    },
+    async write(request) {
+      try {
+        return (await writeMany([request]))[0]!;
+      } catch (err) {
+        throw err instanceof WriteRequestError ? err.error : err;
+      }
     },
   };
 }

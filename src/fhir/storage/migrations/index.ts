@@ -4,6 +4,7 @@ import * as ledger003 from './003-ledger.js';
 import * as consent004 from './004-consent.js';
 import * as anchorRanges005 from './005-anchor-ranges.js';
 import * as lifecycle006 from './006-consent-lifecycle.js';
+import * as searchCovering007 from './007-search-covering.js';
 
 /** Applied in this order, each once; never edit a migration that has shipped, add one. */
 export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
@@ -13,4 +14,5 @@ export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   { name: '004-consent', sql: consent004.sql },
   { name: '005-anchor-ranges', sql: anchorRanges005.sql },
   { name: '006-consent-lifecycle', sql: lifecycle006.sql },
+  { name: '007-search-covering', sql: searchCovering007.sql },
 ];
