@@ -143,7 +143,7 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
     fromBlock: BigInt(fromBlock),
     maxStalenessBlocks: integer(env, 'CONSENT_MAX_STALENESS_BLOCKS', 2, 0, 1_000_000),
     maxHeadAgeMs: integer(env, 'CONSENT_MAX_HEAD_AGE_MS', 5000, 100, 3_600_000),
-    pollIntervalMs: integer(env, 'CONSENT_POLL_MS', 100, 10, 60_000),
+    pollIntervalMs: integer(env, 'CONSENT_POLL_MS', 25, 10, 60_000),
     confirmations: integer(env, 'CONSENT_CONFIRMATIONS', 0, 0, 1000),
     custodianClients: custodians,
     custodianGrants: boolean(env, 'CONSENT_CUSTODIAN_GRANTS', true),

@@ -9,7 +9,7 @@ describe('consent configuration', () => {
       fromBlock: 0n,
       maxStalenessBlocks: 2,
       maxHeadAgeMs: 5000,
-      pollIntervalMs: 100,
+      pollIntervalMs: 25,
       confirmations: 0,
       custodianClients: ['local-cli'],
       custodianGrants: true,
