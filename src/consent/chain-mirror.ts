@@ -276,7 +276,7 @@ export class ChainMirror implements ConsentState {
     // Swapped in whole after the query, so no decision sees an empty or partial state.
     this.#pairs = new Map();
     this.#pairOf = new Map();
-    for (const row of rows) this.#remember(hex(row.grant_id), fromRow(row));
+    for (const row of rows) this.#remember(hex(row.grant_id), grantTermsFromRow(row));
     this.#memBlock = block;
   }
 
@@ -380,7 +380,7 @@ type RegistryLog = GetContractEventsReturnType<
   bigint
 >[number];
 
-interface GrantRow {
+export interface GrantRow {
   grant_id: Buffer;
   patient: Buffer;
   actor: Buffer;
@@ -393,7 +393,8 @@ interface GrantRow {
   consent_version: Buffer;
 }
 
-function fromRow(row: GrantRow): GrantTerms {
+/** A `consent_grant` row as the grant terms viem would decode from the chain. */
+export function grantTermsFromRow(row: Omit<GrantRow, 'grant_id'>): GrantTerms {
   return {
     patient: hex(row.patient),
     actor: hex(row.actor),

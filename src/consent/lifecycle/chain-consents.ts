@@ -4,8 +4,8 @@ import type { Hex } from 'viem';
 import type { Principal } from '../../auth/principal.js';
 import { parseScope } from '../../auth/scopes.js';
 import type { RequestContext } from '../../fhir/hooks.js';
+import { type GrantRow, grantTermsFromRow } from '../chain-mirror.js';
 import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
-import type { GrantTerms } from '../grant-terms.js';
 import type { ConsentContext } from '../start-consent.js';
 import { bytes, lockConsentVersion, Origin, replaceLinks } from './consent-links.js';
 import { grantToConsent } from './grant-to-consent.js';
@@ -69,7 +69,7 @@ export function startChainConsents(context: ConsentContext): ChainConsents {
         [registry, grantId],
       );
       if (linked.rowCount) return;
-      const terms = termsOf(row);
+      const terms = grantTermsFromRow(row);
       const patient = await keys.patient(writer.tx, terms.patient);
       if (!patient) return; // retried on the next round: the Patient may not be stored yet
       const actor = await keys.actor(writer.tx, terms.actor);
@@ -157,32 +157,6 @@ export function startChainConsents(context: ConsentContext): ChainConsents {
       unsubscribe();
       await running;
     },
-  };
-}
-
-interface GrantRow {
-  patient: Buffer;
-  actor: Buffer;
-  classes: string;
-  actions: number;
-  purposes: string;
-  valid_from: string;
-  valid_until: string;
-  effect: number;
-  consent_version: Buffer;
-}
-
-function termsOf(row: GrantRow): GrantTerms {
-  return {
-    patient: hex(row.patient),
-    actor: hex(row.actor),
-    classes: BigInt(row.classes),
-    actions: row.actions,
-    purposes: Number(row.purposes),
-    validFrom: BigInt(row.valid_from),
-    validUntil: BigInt(row.valid_until),
-    effect: row.effect,
-    consentVersion: hex(row.consent_version),
   };
 }
 
