@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRANT_POLICY_PREFIX } from '../../src/consent/audit/balp-audit-events.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import { auditsOf } from './audit-support.js';
 import {
   type ConsentWorld,
   classes,
@@ -70,22 +71,6 @@ afterAll(async () => {
   if (!chainStopped) await chain?.stop();
 });
 
-async function auditsOf(requestId: string, count: number): Promise<AuditEvent[]> {
-  let found: AuditEvent[] = [];
-  await waitFor(`${count} AuditEvent(s) of ${requestId}`, async () => {
-    const { rows } = await db.query<{ content: AuditEvent }>(
-      `SELECT content FROM resource_current WHERE resource_type = 'AuditEvent'
-          AND content @> jsonb_build_object('entity', jsonb_build_array(
-                jsonb_build_object('what', jsonb_build_object('identifier', jsonb_build_object('value', $1::text)))))`,
-      [requestId],
-    );
-    found = rows.map((r) => r.content);
-    return found.length >= count;
-  });
-  expect(found).toHaveLength(count);
-  return found;
-}
-
 const patientIn = (e: AuditEvent) => e.entity?.find((x) => x.role?.code === '1')?.what?.reference;
 const returnedIn = (e: AuditEvent) =>
   (e.entity ?? []).filter((x) => x.role?.code === '4' && x.what).map((x) => x.what!.reference);
@@ -98,7 +83,7 @@ const user = (e: AuditEvent) => e.agent.find((a) => a.type?.coding?.[0]?.code ==
 describe('AuditEvents of real consent decisions', () => {
   it('a practitioner with a grant: permitted, the user, the grant ids and the block that decided', async () => {
     await world.get(`/Observation/${id.obsA}`, asDr).set('X-Request-Id', 'e2e-grant').expect(200);
-    const [event] = await auditsOf('e2e-grant', 1);
+    const [event] = await auditsOf(db, 'e2e-grant', 1);
     expect(event!.outcome).toBe('0');
     expect(patientIn(event!)).toBe(`Patient/${id.a}`);
     expect(returnedIn(event!)).toEqual([`Observation/${id.obsA}/_history/1`]);
@@ -119,7 +104,7 @@ describe('AuditEvents of real consent decisions', () => {
   it('a practitioner without a grant: denied, outcome 4, nothing returned', async () => {
     const res = await world.get(`/Observation/${id.obsB}`, asDr).set('X-Request-Id', 'e2e-deny');
     expect([403, 404]).toContain(res.status);
-    const [event] = await auditsOf('e2e-deny', 1);
+    const [event] = await auditsOf(db, 'e2e-deny', 1);
     expect(event!.outcome).toBe('4');
     expect(patientIn(event!)).toBe(`Patient/${id.b}`);
     expect(returnedIn(event!)).toEqual([`Observation/${id.obsB}`]);
@@ -132,7 +117,7 @@ describe('AuditEvents of real consent decisions', () => {
     const query = `/Observation?subject=Patient/${id.a},Patient/${id.b}`;
     const res = await world.get(query, asDr).set('X-Request-Id', 'e2e-search').expect(200);
     expect((res.body as Bundle).total).toBe(1);
-    const events = await auditsOf('e2e-search', 2);
+    const events = await auditsOf(db, 'e2e-search', 2);
     const byPatient = new Map(events.map((e) => [patientIn(e), e]));
     const a = byPatient.get(`Patient/${id.a}`)!;
     const b = byPatient.get(`Patient/${id.b}`)!;
@@ -153,7 +138,7 @@ describe('AuditEvents of real consent decisions', () => {
       async () => (await world.get(`/Observation/${id.obsA}`, asDr)).status === 503,
     );
     await world.get(`/Observation/${id.obsA}`, asDr).set('X-Request-Id', 'e2e-503').expect(503);
-    const [event] = await auditsOf('e2e-503', 1);
+    const [event] = await auditsOf(db, 'e2e-503', 1);
     expect(event!.outcome).toBe('4');
     expect(detail(event!, 'basis')).toEqual(['unavailable']);
     expect(event!.outcomeDesc).toContain('HTTP 503');

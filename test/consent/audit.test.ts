@@ -11,6 +11,7 @@ import { FhirError, issue } from '../../src/fhir/errors.js';
 import type { FhirHooks } from '../../src/fhir/hooks.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import { auditsOf } from './audit-support.js';
 
 const JSON_TYPE = 'application/fhir+json';
 const BALP = 'https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit';
@@ -83,23 +84,6 @@ async function patientWithObservations(family: string, count: number) {
   return { patient: `Patient/${patient.id}`, observations };
 }
 
-/** The AuditEvents of one request (by X-Request-Id), polled until `count` are stored. */
-async function auditsOf(requestId: string, count: number): Promise<AuditEvent[]> {
-  let found: AuditEvent[] = [];
-  await waitFor(`${count} AuditEvent(s) of request ${requestId}`, async () => {
-    const { rows } = await db.query<{ content: AuditEvent }>(
-      `SELECT content FROM resource_current WHERE resource_type = 'AuditEvent'
-          AND content @> jsonb_build_object('entity', jsonb_build_array(
-                jsonb_build_object('what', jsonb_build_object('identifier', jsonb_build_object('value', $1::text)))))`,
-      [requestId],
-    );
-    found = rows.map((r) => r.content);
-    return found.length >= count;
-  });
-  expect(found).toHaveLength(count);
-  return found;
-}
-
 const entitiesWithRole = (event: AuditEvent, code: string) =>
   (event.entity ?? []).filter((e) => e.role?.code === code);
 const patientIn = (event: AuditEvent) => entitiesWithRole(event, '1')[0]?.what?.reference;
@@ -119,7 +103,7 @@ describe('AuditEvent for every access decision', () => {
       .set('X-Request-Id', 'read-permit')
       .expect(200);
     expect(res.body.id).toBe(obs.id);
-    const [event] = await auditsOf('read-permit', 1);
+    const [event] = await auditsOf(db, 'read-permit', 1);
     expect(event!.meta?.profile).toEqual([`${BALP}.PatientRead`]);
     expect(event!.type.code).toBe('rest');
     expect(event!.subtype?.[0]?.code).toBe('read');
@@ -149,7 +133,7 @@ describe('AuditEvent for every access decision', () => {
     const query = `/Observation?subject=${a.patient},${b.patient}`;
     const res = await api.get(query).set('X-Request-Id', 'search-two').expect(200);
     expect((res.body as Bundle).total).toBe(3);
-    const events = await auditsOf('search-two', 2);
+    const events = await auditsOf(db, 'search-two', 2);
     const byPatient = new Map(events.map((e) => [patientIn(e), e]));
     for (const { patient, observations } of [a, b]) {
       const event = byPatient.get(patient)!;
@@ -171,7 +155,7 @@ describe('AuditEvent for every access decision', () => {
     } finally {
       failClosed = false;
     }
-    const [event] = await auditsOf('fail-closed', 1);
+    const [event] = await auditsOf(db, 'fail-closed', 1);
     expect(event!.outcome).toBe('4');
     expect(event!.outcomeDesc).toContain('unavailable');
     expect(event!.meta?.profile).toEqual([`${BALP}.Query`]);
@@ -185,7 +169,7 @@ describe('AuditEvent for every access decision', () => {
     const obs = observations[0]!;
     const since = new Date(Date.now() - 1000).toISOString();
     await api.get(`/Observation/${obs.id}`).set('X-Request-Id', 'searchable').expect(200);
-    const [stored] = await auditsOf('searchable', 1);
+    const [stored] = await auditsOf(db, 'searchable', 1);
 
     // Reading AuditEvents is audited too (they are the patient's data): more may appear.
     const search = async (q: string) =>
@@ -207,7 +191,7 @@ describe('AuditEvent for every access decision', () => {
   it('anchors AuditEvents ($verify becomes anchored) without a Provenance of their own', async () => {
     const { observations } = await patientWithObservations('Anchored', 1);
     await api.get(`/Observation/${observations[0]!.id}`).set('X-Request-Id', 'anchor').expect(200);
-    const [event] = await auditsOf('anchor', 1);
+    const [event] = await auditsOf(db, 'anchor', 1);
     const ref = `AuditEvent/${event!.id}/_history/1`;
     await waitFor('the AuditEvent anchored', async () => {
       const res = await api.get(`/${ref}/$verify`).expect(200);
@@ -238,7 +222,7 @@ describe('AuditEvent for every access decision', () => {
       await db.query('DROP TRIGGER refuse_audit ON resource_version');
       await db.query('DROP FUNCTION refuse_audit()');
     }
-    const [event] = await auditsOf('retry', 1);
+    const [event] = await auditsOf(db, 'retry', 1);
     expect(patientIn(event!)).toBe(patient);
     const logs = logLines.join('\n');
     for (const id of [patient.split('/')[1]!, observations[0]!.id!, event!.id!]) {
@@ -252,7 +236,7 @@ describe('AuditEvent for every access decision', () => {
     // A later audited request flushes after those; none of them left an AuditEvent.
     const { observations } = await patientWithObservations('Later', 1);
     await api.get(`/Observation/${observations[0]!.id}`).set('X-Request-Id', 'later').expect(200);
-    await auditsOf('later', 1);
+    await auditsOf(db, 'later', 1);
     for (const requestId of ['metadata', 'no-patient', 'audit-flush']) {
       const { rows } = await db.query(
         `SELECT count(*)::int AS n FROM resource_current WHERE resource_type = 'AuditEvent'
