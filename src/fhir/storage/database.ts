@@ -18,6 +18,10 @@ export function connectDatabase(connectionString: string, max = 10): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // A checked-out client whose connection PostgreSQL terminates (restart, failover) emits
+  // 'error' when no query is running; unheard, that kills the process. Its next query fails
+  // instead, which the caller handles, and the pool replaces the connection on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return {
     pool,
     async transaction(work) {
