@@ -7,8 +7,8 @@ import {
   type PublicClient,
 } from 'viem';
 import { consentRegistryAbi } from '../ledger/abi/consent-registry.js';
+import type { GrantTerms } from '../ledger/consent-typed-data.js';
 import type { ConsentState } from './decision-engine.js';
-import type { GrantTerms } from './grant-terms.js';
 
 export interface ChainMirrorParameters {
   pool: pg.Pool;

@@ -12,7 +12,7 @@ import {
   PURPOSES,
   RESOURCE_CLASSES,
 } from '../ledger/consent-encoding.js';
-import type { GrantTerms } from './grant-terms.js';
+import type { GrantTerms } from '../ledger/consent-typed-data.js';
 import { GRANT_SIGNATURE_URL } from './lifecycle/grant-signature.js';
 
 const SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';

@@ -1,6 +1,6 @@
 import type { Hex } from 'viem';
 import { ANY_ACTOR, Decision, Effect } from '../ledger/consent-encoding.js';
-import type { GrantTerms } from './grant-terms.js';
+import type { GrantTerms } from '../ledger/consent-typed-data.js';
 
 /** What the engine needs from the mirrored chain state: the active grants of a pair. */
 export interface ConsentState {

@@ -9,7 +9,7 @@ import {
   PURPOSES,
   RESOURCE_CLASSES,
 } from '../../ledger/consent-encoding.js';
-import type { GrantTerms } from '../grant-terms.js';
+import type { GrantTerms } from '../../ledger/consent-typed-data.js';
 
 /** meta.tag of Consents the server materialised from grants made directly on chain. */
 export const CHAIN_ORIGIN_TAG = {
