@@ -13,12 +13,11 @@
  *
  * Uses DATABASE_URL's server when set, otherwise an embedded PostgreSQL in a temporary folder.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createPublicClient, type Hash, http } from 'viem';
@@ -30,6 +29,7 @@ import { startEmbeddedPostgres } from '../src/fhir/storage/embedded-postgres.js'
 import { migrate } from '../src/fhir/storage/migrate.js';
 import { startLedger } from '../src/ledger/start-ledger.js';
 import { createLogger } from '../src/logger.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -140,24 +140,14 @@ async function drainBacklog() {
   );
 }
 
-function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.resolve('dist/main.js')], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg: string; url?: string };
-      if (entry.msg === 'fhir-ledger listening') {
-        lines.close();
-        child.stdout!.resume();
-        resolve({ url: entry.url!, child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+async function startServer(env: Record<string, string>) {
+  const started = await spawnServer(
+    [path.resolve('dist/main.js')],
+    { PATH: process.env.PATH ?? '', ...env },
+    'fhir-ledger listening',
+  );
+  children.push(started.child);
+  return started;
 }
 
 /** (b) Steady writes through the built server, anvil at 1-second blocks. */

@@ -10,11 +10,10 @@
  *
  *   npm run bench:consent [-- --seconds 8 --connections 8 --samples 20]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import type { Observation, Patient, Practitioner, Resource } from 'fhir/r4.js';
@@ -37,6 +36,7 @@ import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from '../src/ledger/anvil.js';
 import { classIndex, purposeIndex } from '../src/ledger/consent-encoding.js';
 import { deployContracts } from '../src/ledger/deploy-contracts.js';
 import { createLedgerClient } from '../src/ledger/ledger-client.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -354,28 +354,14 @@ try {
   await rm(dataDir, { recursive: true, force: true });
 }
 
-function start(env: Record<string, string>, extra: string[]): Promise<string> {
-  const child = spawn(
-    process.execPath,
+async function start(env: Record<string, string>, extra: string[]): Promise<string> {
+  const { url, child } = await spawnServer(
     ['--import', 'tsx', path.resolve('bench/consent-server.ts'), ...extra],
-    {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    { ...process.env, ...env },
+    'listening',
   );
   children.push(child);
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg: string; url?: string };
-      if (entry.msg === 'listening') {
-        lines.close();
-        child.stdout!.resume();
-        resolve(`${entry.url!}/fhir`);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  return `${url}/fhir`;
 }
 
 async function token(base: string, clientId: string, privateKey: object, scope: string) {

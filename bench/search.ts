@@ -12,11 +12,10 @@
  * After each load the tables are read into PostgreSQL's cache (pg_prewarm), so the
  * figures are those of a warm server.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Resource } from 'fhir/r4.js';
 import pg from 'pg';
@@ -28,6 +27,7 @@ import { startEmbeddedPostgres } from '../src/fhir/storage/embedded-postgres.js'
 import { migrate } from '../src/fhir/storage/migrate.js';
 import { processTreeCpu } from './process-cpu.js';
 import { BENCH_CODES, insertObservations, insertPatients, PATIENTS } from './search-data.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -182,9 +182,10 @@ function normalise(v: unknown): unknown {
   return v ?? null;
 }
 
-function startServer(databaseUrl: string): Promise<{ base: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.resolve('dist/main.js')], {
-    env: {
+async function startServer(databaseUrl: string): Promise<{ base: string; child: ChildProcess }> {
+  const { url, child } = await spawnServer(
+    [path.resolve('dist/main.js')],
+    {
       ...process.env,
       PORT: '0',
       HOST: '127.0.0.1',
@@ -193,18 +194,7 @@ function startServer(databaseUrl: string): Promise<{ base: string; child: ChildP
       DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg: string; url?: string };
-      if (entry.msg === 'fhir-ledger listening') {
-        lines.close();
-        child.stdout!.resume(); // request logs are drained, not parsed
-        resolve({ base: entry.url!, child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+    'fhir-ledger listening',
+  );
+  return { base: url, child };
 }
