@@ -85,7 +85,8 @@ export class ChainMirror implements ConsentState {
   staleness(): number {
     if (this.#head === undefined || this.#memBlock < 0n) return Number.POSITIVE_INFINITY;
     if (Date.now() - this.#headAt > this.#p.maxHeadAgeMs) return Number.POSITIVE_INFINITY;
-    const behind = this.#head - this.#memBlock;
+    // Measured against the block the mirror aims at: it stays `confirmations` behind on purpose.
+    const behind = this.#head - this.#p.confirmations - this.#memBlock;
     return behind > 0n ? Number(behind) : 0;
   }
 
@@ -112,6 +113,8 @@ export class ChainMirror implements ConsentState {
     this.#head = head;
     this.#headAt = Date.now();
     const target = head - this.#p.confirmations;
+    // Nothing new: no database round (a lower head, a reset chain, still goes through #step).
+    if (target === this.#memBlock) return target;
     for (;;) {
       const reached = await this.#step(target);
       if (reached >= target) return reached;

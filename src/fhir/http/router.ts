@@ -54,7 +54,8 @@ export function fhirRouter({
     router[method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       const started = process.hrtime.bigint();
       const fhirRequest = toFhirRequest(req, res, publicBaseUrl);
-      res.on('finish', () => {
+      // 'close', not 'finish': a client that hangs up mid-response was still served (and audited).
+      res.once('close', () => {
         const outcome = {
           status: res.statusCode,
           method: route.method,
