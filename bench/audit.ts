@@ -19,6 +19,7 @@ import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js'
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/server.js';
+import { processTreeCpu } from './process-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -71,7 +72,12 @@ try {
   const setAudit = (on: boolean) =>
     hooks.afterRequest.splice(0, Infinity, ...(on ? auditListeners : []));
 
+  /** Server CPU (this process + its PostgreSQL) per request of the last measure. */
+  let cpuPerRequest = { node: 0, postgres: 0 };
   const measure = async (url: string): Promise<number> => {
+    // This process's own CPU (not the autocannon child's), and its PostgreSQL's.
+    const nodeBefore = process.cpuUsage();
+    const pgBefore = processTreeCpu(process.pid).postgres ?? 0;
     const { stdout } = await run(
       process.execPath,
       [
@@ -95,6 +101,12 @@ try {
     if (result.non2xx > 0 || result.errors > 0) {
       throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     }
+    const node = process.cpuUsage(nodeBefore);
+    const total = result.requests.average * seconds;
+    cpuPerRequest = {
+      node: (node.user + node.system) / 1000 / total,
+      postgres: (((processTreeCpu(process.pid).postgres ?? 0) - pgBefore) * 1000) / total,
+    };
     return result.requests.average;
   };
 
@@ -105,7 +117,9 @@ try {
   console.log(
     `\nAudit on vs off, ${os.cpus().length} cores, ${connections} connections, ${seconds} s per phase, ${rounds} rounds (custodian, AUDIT_FLUSH_MS ${config.consent.auditFlushMs})`,
   );
-  console.log('workload | audit off req/s | audit on req/s | on / off | AuditEvents written/s');
+  console.log(
+    'workload | audit off req/s | audit on req/s | on / off | AuditEvents written/s | CPU ms per request off -> on: node + postgres',
+  );
   for (const [name, url] of [
     ['read Patient', `${base}/Patient/${patient}`],
     ['search 20 Observations', `${base}/Observation?subject=Patient/${patient}&_count=20`],
@@ -113,18 +127,27 @@ try {
     let off = 0;
     let on = 0;
     let writtenPerSecond = 0;
+    const storedBefore = audit.writer.stored;
+    const cpu = { off: { node: 0, postgres: 0 }, on: { node: 0, postgres: 0 } };
+    const addCpu = (into: { node: number; postgres: number }) => {
+      into.node += cpuPerRequest.node / rounds;
+      into.postgres += cpuPerRequest.postgres / rounds;
+    };
     for (let round = 0; round < rounds; round++) {
       setAudit(false);
       off += await measure(url);
+      addCpu(cpu.off);
       setAudit(true);
       const before = audit.writer.written;
       const started = performance.now();
       on += await measure(url);
       await waitDrained();
+      addCpu(cpu.on);
       writtenPerSecond += ((audit.writer.written - before) * 1000) / (performance.now() - started);
     }
+    const stored = audit.writer.stored - storedBefore;
     console.log(
-      `${name} | ${(off / rounds).toFixed(0)} | ${(on / rounds).toFixed(0)} | ${(on / off).toFixed(3)} | ${(writtenPerSecond / rounds).toFixed(0)}`,
+      `${name} | ${(off / rounds).toFixed(0)} | ${(on / rounds).toFixed(0)} | ${(on / off).toFixed(3)} | ${(writtenPerSecond / rounds).toFixed(0)} (stored as ${stored} grouped events) | ${cpu.off.node.toFixed(2)} + ${cpu.off.postgres.toFixed(2)} -> ${cpu.on.node.toFixed(2)} + ${cpu.on.postgres.toFixed(2)}`,
     );
   }
 

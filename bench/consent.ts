@@ -36,6 +36,7 @@ import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from '../src/ledger/anvil.js';
 import { classIndex, purposeIndex } from '../src/ledger/consent-encoding.js';
 import { deployContracts } from '../src/ledger/deploy-contracts.js';
 import { createLedgerClient } from '../src/ledger/ledger-client.js';
+import { processTreeCpu } from './process-cpu.js';
 import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
@@ -217,7 +218,15 @@ try {
   console.log(
     `\nConsent enforcement, ${os.cpus().length} cores, ${connections} connections, ${seconds} s per run`,
   );
-  const run = async (base: string, bearer: string, paths: string[]) => {
+  // Server CPU per request (its Node process + the shared PostgreSQL, which serves one server
+  // at a time here): steadier than req/s on a shared machine.
+  const serverPid = new Map(children.map((c, n) => [n === 0 ? enforced : plain, c.pid!]));
+  const cpuOf = (base: string) => ({
+    node: processTreeCpu(serverPid.get(base)!).node ?? 0,
+    postgres: processTreeCpu(process.pid).postgres ?? 0,
+  });
+  const run = async (base: string, bearer: string, paths: string[], cpu: number[][]) => {
+    const before = cpuOf(base);
     const result = await autocannon({
       url: base,
       connections,
@@ -227,6 +236,12 @@ try {
     });
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${base}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    const after = cpuOf(base);
+    const total = result.requests.total;
+    cpu.push([
+      ((after.node - before.node) * 1000) / total,
+      ((after.postgres - before.postgres) * 1000) / total,
+    ]);
     return result.requests.average;
   };
   const reads = observations.map((id) => `/Observation/${id}`);
@@ -237,13 +252,17 @@ try {
   ] as const) {
     const on: number[] = [];
     const off: number[] = [];
+    const cpuOn: number[][] = [];
+    const cpuOff: number[][] = [];
     for (let round = 0; round < 2; round++) {
-      off.push(await run(plain, tokens.plain, [...paths]));
-      on.push(await run(enforced, tokens.enforced, [...paths]));
+      off.push(await run(plain, tokens.plain, [...paths], cpuOff));
+      on.push(await run(enforced, tokens.enforced, [...paths], cpuOn));
     }
     const [mOn, mOff] = [mean(on), mean(off)];
+    const cpu = (runs: number[][]) =>
+      `${mean(runs.map((r) => r[0]!)).toFixed(2)} + ${mean(runs.map((r) => r[1]!)).toFixed(2)} ms`;
     console.log(
-      `${label}: enforced ${mOn.toFixed(0)} req/s, without consent ${mOff.toFixed(0)} req/s, ratio ${(mOn / mOff).toFixed(3)}`,
+      `${label}: enforced ${mOn.toFixed(0)} req/s, without consent ${mOff.toFixed(0)} req/s, ratio ${(mOn / mOff).toFixed(3)}; CPU per request (server node + postgres) enforced ${cpu(cpuOn)}, without ${cpu(cpuOff)}`,
     );
   }
 

@@ -43,6 +43,8 @@ export interface ConsentConfig {
   auditFlushMs: number;
   /** AuditEvents waiting to be written beyond which reads are refused (503): no access goes unaudited. */
   auditMaxPending: number;
+  /** Requests of one caller about one patient with the same outcome and basis, flushed together, share one AuditEvent. */
+  auditGroup: boolean;
 }
 
 export interface LedgerConfig {
@@ -149,6 +151,7 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
     custodianGrants: boolean(env, 'CONSENT_CUSTODIAN_GRANTS', true),
     auditFlushMs: integer(env, 'AUDIT_FLUSH_MS', 200, 10, 60_000),
     auditMaxPending: integer(env, 'AUDIT_MAX_PENDING', 50_000, 1, 10_000_000),
+    auditGroup: boolean(env, 'AUDIT_GROUP', true),
   };
 }
 

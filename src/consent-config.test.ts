@@ -15,6 +15,7 @@ describe('consent configuration', () => {
       custodianGrants: true,
       auditFlushMs: 200,
       auditMaxPending: 50_000,
+      auditGroup: true,
     });
   });
 
@@ -30,6 +31,7 @@ describe('consent configuration', () => {
       CONSENT_CUSTODIAN_GRANTS: 'false',
       AUDIT_FLUSH_MS: '500',
       AUDIT_MAX_PENDING: '1000',
+      AUDIT_GROUP: 'false',
     }).consent;
     expect(consent).toEqual({
       saltFile: '/run/secrets/salt',
@@ -42,6 +44,7 @@ describe('consent configuration', () => {
       custodianGrants: false,
       auditFlushMs: 500,
       auditMaxPending: 1000,
+      auditGroup: false,
     });
     expect(
       loadConfig({ CONSENT_CUSTODIAN_CLIENTS: ' ehr-1, lab ,' }).consent.custodianClients,

@@ -41,6 +41,18 @@ describe('client registry', () => {
     expect((await readRegistry(file)).clients).toHaveLength(2);
   });
 
+  it('answers from a recent check when the caller accepts one, and from the file otherwise', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'registry-'));
+    const file = path.join(dir, 'auth.json');
+    await saveClient(file, { clientId: 'one', scope: 'system/*.rs', jwks });
+    const watch = watchRegistry(file, () => {});
+    expect((await watch.current()).clients.map((c) => c.clientId)).toEqual(['one']);
+    await saveClient(file, { clientId: 'two', scope: 'system/*.rs', jwks });
+    // Checked less than a minute ago: the file is not looked at.
+    expect((await watch.current(60_000)).clients.map((c) => c.clientId)).toEqual(['one']);
+    expect((await watch.current()).clients.map((c) => c.clientId)).toEqual(['one', 'two']);
+  });
+
   it('keeps the last good registry when the file breaks', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'registry-'));
     const file = path.join(dir, 'auth.json');

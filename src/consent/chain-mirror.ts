@@ -17,6 +17,8 @@ export interface ChainMirrorParameters {
   registry: Address;
   /** The registry's deployment block: logs are read from here on a fresh database. */
   fromBlock: bigint;
+  /** Reads the chain's head block number; default `client.getBlockNumber` (uncached). */
+  readHead?: () => Promise<bigint>;
   /** Blocks the mirror stays behind the head, for chains that reorganise. Default 0. */
   confirmations?: bigint;
   /** Blocks per `eth_getLogs` call. Default 2000. */
@@ -68,6 +70,7 @@ export class ChainMirror implements ConsentState {
       pollingIntervalMs: 250,
       maxHeadAgeMs: 5000,
       ...params,
+      readHead: params.readHead ?? (() => params.client.getBlockNumber({ cacheTime: 0 })),
     };
     this.#registry = bytes(params.registry);
   }
@@ -109,7 +112,7 @@ export class ChainMirror implements ConsentState {
 
   /** Applies every log up to the head (minus confirmations); returns the block reached. */
   async sync(): Promise<bigint> {
-    const head = await this.#p.client.getBlockNumber({ cacheTime: 0 });
+    const head = await this.#p.readHead();
     this.#head = head;
     this.#headAt = Date.now();
     const target = head - this.#p.confirmations;

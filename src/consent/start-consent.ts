@@ -1,6 +1,7 @@
 import type { RegistryWatch } from '../auth/client-registry.js';
 import type { ConsentConfig } from '../config.js';
 import type { Services } from '../fhir/interactions/types.js';
+import { blockNumberReader } from '../ledger/block-number-reader.js';
 import type { RunningLedger } from '../ledger/start-ledger.js';
 import type { Logger } from '../logger.js';
 import { type RunningAudit, startAudit } from './audit/start-audit.js';
@@ -38,6 +39,8 @@ export async function startConsent(params: StartConsentParameters): Promise<Runn
   const mirror = new ChainMirror({
     pool: services.db.pool,
     client: ledger.client,
+    // The head poll runs every CONSENT_POLL_MS: a lean eth_blockNumber, not viem's full stack.
+    readHead: blockNumberReader(ledger.rpcUrl),
     registry: ledger.consentRegistry,
     fromBlock: config.fromBlock,
     confirmations: BigInt(config.confirmations),

@@ -262,6 +262,7 @@ describe('AuditEvent for every access decision', () => {
           custodianGrants: true,
           auditFlushMs: 60_000,
           auditMaxPending: 2,
+          auditGroup: true,
         },
       },
       registerRefusal,

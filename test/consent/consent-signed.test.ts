@@ -288,6 +288,7 @@ describe('the embedded chain deploys the ConsentRegistry as CONSENT_CUSTODIAN_GR
           custodianGrants: allowed,
           auditFlushMs: 50,
           auditMaxPending: 50_000,
+          auditGroup: true,
         },
       });
       try {

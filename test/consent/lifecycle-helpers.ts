@@ -53,6 +53,7 @@ export async function startLifecycleServer(
         custodianGrants: true,
         auditFlushMs: 50,
         auditMaxPending: 50_000,
+        auditGroup: true,
         ...consent,
       },
     },

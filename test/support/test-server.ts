@@ -101,6 +101,7 @@ export async function startTestServer(
       custodianGrants: true,
       auditFlushMs: 50,
       auditMaxPending: 50_000,
+      auditGroup: true,
     },
     ...overrides,
   };

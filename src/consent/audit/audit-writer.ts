@@ -5,24 +5,24 @@ import type { ResourceStore } from '../../fhir/storage/resource-store.js';
 import type { Logger } from '../../logger.js';
 import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
 import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
+import { groupAuditEvents } from './group-audit-events.js';
 
 export interface AuditWriterParameters {
   store: ResourceStore;
   logger: Logger;
   /** An AuditEvent is written at most this long after it is added (when the database is up). */
   flushMs: number;
-  /** AuditEvents per database transaction. */
+  /** Per-request AuditEvents per database transaction (before grouping). */
   batchSize?: number;
+  /**
+   * Merge the events of one flush that record the same access (groupAuditEvents): one stored
+   * AuditEvent per caller, patient, outcome and consent basis instead of one per request.
+   */
+  group: boolean;
   /** Longest wait between retries of a failed flush. */
   maxRetryMs?: number;
 }
 
-/**
- * Buffers AuditEvents in memory and writes them in batches, one database transaction per
- * batch, through the real store: each is a versioned, indexed, searchable resource with its
- * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
- * the events and retries with backoff; `stop` writes what is left.
- */
 /**
  * The server itself as the writer of its AuditEvents: scope enforcement checks every write, and
  * this principal may create AuditEvents and nothing else.
@@ -37,6 +37,12 @@ export const AUDIT_WRITER: Principal = {
   purposeOfUse: [],
 };
 
+/**
+ * Buffers AuditEvents in memory and writes them in batches, one database transaction per
+ * batch, through the real store: each is a versioned, indexed, searchable resource with its
+ * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
+ * the events and retries with backoff; `stop` writes what is left.
+ */
 export class AuditWriter {
   readonly #params: Required<AuditWriterParameters>;
   #buffer: AuditEvent[] = [];
@@ -44,24 +50,33 @@ export class AuditWriter {
   #flushing: Promise<void> | undefined;
   #failures = 0;
   #written = 0;
+  #stored = 0;
+  /** When the oldest buffered event was added (performance.now()). */
+  #oldestAt = 0;
   #stopped = false;
 
   constructor(params: AuditWriterParameters) {
     this.#params = { batchSize: 500, maxRetryMs: 5000, ...params };
   }
 
-  /** AuditEvents written since start (for the benchmark and tests). */
+  /** Per-request AuditEvents written since start (for the benchmark and tests). */
   get written(): number {
     return this.#written;
   }
 
-  /** AuditEvents waiting to be written. */
+  /** AuditEvents stored since start: fewer than `written` when requests were grouped. */
+  get stored(): number {
+    return this.#stored;
+  }
+
+  /** Per-request AuditEvents waiting to be written. */
   get pending(): number {
     return this.#buffer.length;
   }
 
   add(events: AuditEvent[]): void {
     if (events.length === 0) return;
+    if (this.#buffer.length === 0) this.#oldestAt = performance.now();
     for (const event of events) this.#buffer.push(event);
     this.#schedule(this.#params.flushMs);
   }
@@ -87,24 +102,39 @@ export class AuditWriter {
       this.#timer = undefined;
       this.#flushing = this.#flushAll().finally(() => {
         this.#flushing = undefined;
-        if (this.#buffer.length > 0) this.#schedule(this.#retryDelay());
+        if (this.#buffer.length > 0) this.#schedule(this.#nextDelay());
       });
     }, delayMs);
     // A pending flush must not keep the process alive; shutdown flushes through stop().
     this.#timer.unref();
   }
 
+  /**
+   * Writes what was buffered when the flush began, not what arrives meanwhile: under load the
+   * next flush then comes `flushMs` after the oldest event that is left, so every flush carries
+   * that much of the traffic (and its requests can share AuditEvents) instead of a trickle.
+   */
   async #flushAll(): Promise<void> {
-    while (this.#buffer.length > 0 && (await this.#flush()));
+    const started = performance.now();
+    let left = this.#buffer.length;
+    while (left > 0) {
+      const size = Math.min(left, this.#params.batchSize);
+      if (!(await this.#flush(size))) return;
+      left -= size;
+    }
+    // What is buffered now arrived during this flush, at the earliest when it began.
+    if (this.#buffer.length > 0) this.#oldestAt = started;
   }
 
   /** One batch in one transaction; false when it failed (the batch stays buffered). */
-  async #flush(): Promise<boolean> {
-    const batch = this.#buffer.splice(0, this.#params.batchSize);
+  async #flush(size = this.#params.batchSize): Promise<boolean> {
+    const batch = this.#buffer.splice(0, size);
     try {
       const ctx = anchorWithoutProvenance({ requestId: 'audit-flush', principal: AUDIT_WRITER });
-      await this.#params.store.transaction(ctx, (writer) => writer.createMany(batch));
+      const events = this.#params.group ? groupAuditEvents(batch) : batch;
+      await this.#params.store.transaction(ctx, (writer) => writer.createMany(events));
       this.#written += batch.length;
+      this.#stored += events.length;
       this.#failures = 0;
       return true;
     } catch (err) {
@@ -120,8 +150,10 @@ export class AuditWriter {
     }
   }
 
-  #retryDelay(): number {
-    if (this.#failures === 0) return this.#params.flushMs;
+  #nextDelay(): number {
+    if (this.#failures === 0) {
+      return Math.max(0, this.#params.flushMs - (performance.now() - this.#oldestAt));
+    }
     return Math.min(this.#params.flushMs * 2 ** this.#failures, this.#params.maxRetryMs);
   }
 }

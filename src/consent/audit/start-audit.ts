@@ -37,7 +37,12 @@ const READS = new Set<InteractionName>([
  */
 export function startAudit(context: ConsentContext): RunningAudit {
   const { services, ledger, logger, config } = context;
-  const writer = new AuditWriter({ store: services.store, logger, flushMs: config.auditFlushMs });
+  const writer = new AuditWriter({
+    store: services.store,
+    logger,
+    flushMs: config.auditFlushMs,
+    group: config.auditGroup,
+  });
   const returned = new WeakMap<RequestContext, Resource[]>();
   const server = {
     name: 'fhir-ledger',

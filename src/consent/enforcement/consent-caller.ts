@@ -3,7 +3,6 @@ import type { AuthRegistry } from '../../auth/client-registry.js';
 import type { Principal } from '../../auth/principal.js';
 import { parseReference } from '../../fhir/search/index-rows.js';
 import { PURPOSES, purposeIndex } from '../../ledger/consent-encoding.js';
-import { referenceKey } from '../consent-to-grant.js';
 
 /** The scope that, with an emergency purpose of use, opens every record (flagged in the audit). */
 export const BREAK_THE_GLASS_SCOPE = 'fhir-ledger/break-the-glass';
@@ -35,7 +34,8 @@ export interface ConsentCaller {
 }
 
 export interface ConsentCallerParameters {
-  salt: Hex;
+  /** The salted key of a reference (`referenceKey` with this server's salt, memoised). */
+  keyOf: (reference: string) => Hex;
   custodianClients: readonly string[];
   /** The auth registry as it is now: registered clients and external issuers. */
   registry: AuthRegistry;
@@ -76,7 +76,7 @@ export function consentCaller(
       known &&
       purposeCodes.some((c) => EMERGENCY_PURPOSES.has(c)),
     ownPatients,
-    actorKeys: [...identities].map((ref) => referenceKey(params.salt, ref)),
+    actorKeys: [...identities].map(params.keyOf),
     purposes: known ? purposeCodes.map((c) => purposeIndex(c)) : undefined,
   };
 }

@@ -47,16 +47,25 @@ export const UNIDENTIFIED_PATIENT = 'Patient/?';
 export function registerEnforcement(context: ConsentContext): void {
   const { services, mirror, config, salt, registry } = context;
   const { hooks, params } = services;
-  const patientKeys = new Map<string, Hex>();
-  const patientKey = (patient: string) => {
-    let key = patientKeys.get(patient);
+  // Salted keys of patients and callers' identities, computed once per reference (a keccak
+  // per request was ~1.5% of a read's CPU). Bounded: a keccak is cheap to redo, memory is not free.
+  const referenceKeys = new Map<string, Hex>();
+  const keyOf = (reference: string) => {
+    let key = referenceKeys.get(reference);
     if (!key) {
-      key = referenceKey(salt, `Patient/${patient}`);
-      // Bounded: a keccak is cheap to redo, memory is not free.
-      if (patientKeys.size >= 100_000) patientKeys.clear();
-      patientKeys.set(patient, key);
+      key = referenceKey(salt, reference);
+      if (referenceKeys.size >= 100_000) referenceKeys.clear();
+      referenceKeys.set(reference, key);
     }
     return key;
+  };
+  const patientKey = (patient: string) => keyOf(`Patient/${patient}`);
+  // The registry as checked within the last 250 ms, read afresh when it does not know the
+  // client yet (one registered a moment ago): a changed client (custodian list, fhirUser) takes
+  // effect within 250 ms, a new one at once.
+  const currentRegistry = async (clientId: string) => {
+    const recent = await registry.current(250);
+    return recent.clients.some((c) => c.clientId === clientId) ? recent : registry.current();
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
   // Behind by a few blocks is normal for an instant (the follow loop sees the head first, then
@@ -88,9 +97,9 @@ export function registerEnforcement(context: ConsentContext): void {
       if (!isPrincipal(ctx.principal))
         throw new FhirError(401, [issue('login', 'Authentication required')]);
       const caller = consentCaller(ctx.principal, {
-        salt,
+        keyOf,
         custodianClients: config.custodianClients,
-        registry: await registry.current(),
+        registry: await currentRegistry(ctx.principal.clientId),
       });
       state = {
         caller,

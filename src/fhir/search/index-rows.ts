@@ -76,6 +76,33 @@ export function indexRows(resource: Resource, params: ParamResolver): IndexRows 
     }
     for (const v of values) addValue(rows, param, v);
   }
+  return withoutDuplicates(rows);
+}
+
+/**
+ * Each row once: a repeated value (the same entity type on every AuditEvent entity, a code
+ * in several codings) matches nothing more, and every row costs index inserts.
+ */
+function withoutDuplicates(rows: IndexRows): IndexRows {
+  for (const columns of Object.values(rows) as Array<Record<string, unknown[]>>) {
+    const names = Object.keys(columns);
+    const count = columns.param!.length;
+    const seen = new Set<string>();
+    const keep: number[] = [];
+    for (let n = 0; n < count; n++) {
+      const key = names
+        .map((name) => {
+          const value = columns[name]![n];
+          return value === null ? '\u0001' : String(value);
+        })
+        .join('\u0000');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      keep.push(n);
+    }
+    if (keep.length === count) continue;
+    for (const name of names) columns[name] = keep.map((n) => columns[name]![n]);
+  }
   return rows;
 }
 

@@ -5,6 +5,7 @@ import * as consent004 from './004-consent.js';
 import * as anchorRanges005 from './005-anchor-ranges.js';
 import * as lifecycle006 from './006-consent-lifecycle.js';
 import * as searchCovering007 from './007-search-covering.js';
+import * as referenceTarget008 from './008-reference-target.js';
 
 /** Applied in this order, each once; never edit a migration that has shipped, add one. */
 export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
@@ -15,4 +16,5 @@ export const migrations: ReadonlyArray<{ name: string; sql: string }> = [
   { name: '005-anchor-ranges', sql: anchorRanges005.sql },
   { name: '006-consent-lifecycle', sql: lifecycle006.sql },
   { name: '007-search-covering', sql: searchCovering007.sql },
+  { name: '008-reference-target', sql: referenceTarget008.sql },
 ];
