@@ -27,6 +27,8 @@ export type CandidateFilter = (resource: Resource, ctx: RequestContext) => Promi
 
 /** Counting stops here when candidates must be checked one by one; the total is then omitted. */
 const MAX_FILTERED_TOTAL = 10_000;
+/** Candidates per query when a filter decides each (first page and total in one pass). */
+const FILTERED_BATCH = 500;
 
 interface Query {
   text: string;
@@ -103,6 +105,9 @@ export async function runSearch(
     request = { ...request, filters: await resolveJoins(request.filters, visibleIds) };
   }
   const cursor = request.cursor ? decodeCursor(request.cursor, request.sort.length) : undefined;
+  if (filter && !cursor && request.total !== 'none') {
+    return firstPageAndTotal(client, request, resolver, filter, ctx);
+  }
   // Without a per-candidate filter the count is an independent query: run it alongside the page.
   const early =
     request.total !== 'none' && !filter
@@ -141,6 +146,45 @@ export async function runSearch(
         ? undefined
         : await countMatches(client, request, resolver, filter, ctx),
   };
+}
+
+/**
+ * The first page of a filtered search with its total, in one pass over the candidates (in the
+ * page's order): each candidate is read and decided once, where a page pass and a count pass
+ * read the page's candidates twice.
+ */
+async function firstPageAndTotal(
+  client: pg.Pool | pg.ClientBase,
+  request: SearchRequest,
+  resolver: ParamResolver,
+  filter: CandidateFilter,
+  ctx: RequestContext,
+): Promise<SearchPage> {
+  const wanted = request.summary === 'count' ? 0 : request.count;
+  const matches: Match[] = [];
+  let visible = 0;
+  let position: Cursor | undefined;
+  for (;;) {
+    const query = pageQuery(request, resolver, position, FILTERED_BATCH);
+    const { rows } = await client.query(query.text, query.values);
+    for (const row of rows) {
+      const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
+      position = { values: sortValues, id: row.id, before: false };
+      const resource = withLeadingKeys(row.content as Resource);
+      if (!(await filter(resource, ctx))) continue;
+      visible++;
+      if (matches.length <= wanted) matches.push({ resource, sortValues });
+    }
+    const tooMany = visible > MAX_FILTERED_TOTAL;
+    if (rows.length < FILTERED_BATCH || (tooMany && matches.length > wanted)) {
+      return {
+        matches: matches.slice(0, wanted),
+        more: matches.length > wanted,
+        cursor: undefined,
+        total: tooMany ? undefined : visible,
+      };
+    }
+  }
 }
 
 async function countMatches(
