@@ -114,6 +114,8 @@ describe('Patient/[id]/$everything', () => {
     const found = refs(bundle);
     expect(withoutProvenance(found).sort()).toEqual(EXPECTED);
     expect(new Set(found).size).toBe(found.length);
+    // What the data references outside the compartment comes along, not counted in the total.
+    expect(refs(bundle, 'include')).toEqual(['Practitioner/ev-dr']);
     // The server's Provenance of the Patient's own write targets the Patient: in its compartment.
     const provenances = (bundle.entry ?? []).filter(
       (e) => e.resource?.resourceType === 'Provenance',
@@ -150,6 +152,8 @@ describe('Patient/[id]/$everything', () => {
   it('_type keeps the listed types only, and refuses types outside the compartment', async () => {
     const bundle = await everything('/Patient/ev-p/$everything?_type=Condition,Encounter');
     expect(refs(bundle).sort()).toEqual(['Condition/ev-same', 'Encounter/ev-e1']);
+    // Nothing on the page references the Practitioner: it is not included.
+    expect(refs(bundle, 'include')).toEqual([]);
     expect(bundle.total).toBe(2);
     const patientOnly = await everything('/Patient/ev-p/$everything?_type=Patient');
     expect(refs(patientOnly)).toEqual(['Patient/ev-p']);
@@ -228,6 +232,8 @@ describe('Patient/[id]/$everything', () => {
     expect(new Set(refs(limited).map((r) => r.split('/')[0]))).toEqual(
       new Set(['Observation', 'Patient']),
     );
+    // No Practitioner scope: the referenced Practitioner is left out too.
+    expect(refs(limited, 'include')).toEqual([]);
     // ev-q's token sees, of ev-p's compartment, only what is in ev-q's too.
     const theirs = await token('patient/*.rs', 'ev-q');
     expect(refs(await everything('/Patient/ev-p/$everything', theirs))).toEqual([

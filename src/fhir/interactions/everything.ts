@@ -6,7 +6,8 @@ import type {
   Parameters,
 } from 'fhir/r4.js';
 import { badRequest, FhirError, gone, issue, notFound } from '../errors.js';
-import { activeFilters, runBeforeOperation, visible } from '../hooks.js';
+import { activeFilters, present, runBeforeOperation, visible } from '../hooks.js';
+import { loadIncludes } from '../search/includes.js';
 import {
   DEFAULT_COUNT,
   type Filter,
@@ -40,7 +41,8 @@ interface EverythingQuery {
  * GET and POST Patient/[id]/$everything (http://hl7.org/fhir/R4/patient-operation-everything.html):
  * a searchset of the Patient and every resource in its compartment (the R4 Patient
  * CompartmentDefinition), run as one search over those types, so every candidate goes through
- * the same filters (scopes, consent) before paging and totals. Types the caller may not see at
+ * the same filters (scopes, consent) before paging and totals. The resources of other types
+ * that a page's matches reference are added as `include` entries (not counted in the total). Types the caller may not see at
  * all (no scope) are left out of the query; nothing visible and the Patient hidden is a 404,
  * as a denied read: an empty searchset would confirm that the patient exists.
  */
@@ -111,6 +113,23 @@ export const patientEverything: Handler = async (req, services) => {
       fullUrl: `${req.baseUrl}/${resource.resourceType}/${resource.id}`,
       resource,
       search: { mode: 'match' },
+    });
+  }
+  // What the page's resources reference outside every patient's compartment (Practitioner,
+  // Organization, Medication, Location ...), one hop, shown to whoever may see it.
+  const referenced = await loadIncludes(
+    services.db.pool,
+    page.matches.map((m) => m.resource),
+    [{ sourceType: '*', param: undefined, targetType: undefined, iterate: false }],
+    [],
+    async (r) =>
+      COMPARTMENT_TYPES.includes(r.resourceType) ? undefined : present(services.hooks, r, req.ctx),
+  );
+  for (const resource of referenced) {
+    entry.push({
+      fullUrl: `${req.baseUrl}/${resource.resourceType}/${resource.id}`,
+      resource,
+      search: { mode: 'include' },
     });
   }
   if (query.ignored.length > 0) {
