@@ -1,6 +1,8 @@
 import type { Bundle, FhirResource, Observation, Provenance } from 'fhir/r4.js';
 import jose from 'node-jose';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from '../auth/auth-helpers.js';
 import { startTestChain, type TestChain } from '../support/test-chain.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 import {
@@ -234,5 +236,29 @@ describe('a Provenance is the data of its targets’ patients', () => {
     }
     expect(lookups).toBeGreaterThan(0);
     expect(lookups).toBeLessThanOrEqual(2);
+  });
+
+  it('writing a Provenance of A’s Observation needs A’s consent to write, like writing into A’s record', async () => {
+    const writer = (sub: string, dr: string) =>
+      world.token({
+        sub,
+        scope: 'user/*.cruds',
+        fhirUser: `Practitioner/${dr}`,
+        purpose_of_use: 'TREAT',
+      });
+    const stranger = await post({ resourceType: 'Practitioner', name: [{ family: 'Stranger' }] });
+    const asStranger = await writer('stranger', stranger);
+    const write = (token: string, targets: string[]) =>
+      request(server.base).post('/Provenance').set(bearer(token)).send(provenance(targets));
+    const before = (await server.api.get('/Provenance?_summary=count').expect(200)).body.total;
+    await write(asStranger, [`Observation/${id.obs}`]).expect(403);
+    await write(asStranger, ['Observation/never-stored']).expect(403);
+    expect((await server.api.get('/Provenance?_summary=count').expect(200)).body.total).toBe(
+      before,
+    );
+    // Not patient data: anyone with the scope writes it.
+    await write(asStranger, [`Practitioner/${stranger}`]).expect(201);
+    // Dr Curious's grant names no action: it permits writing too.
+    await write(await writer('dr-curious-writer', id.dr), [`Observation/${id.obs}`]).expect(201);
   });
 });

@@ -21,9 +21,11 @@ const SKIP = Symbol('not patient data');
 /**
  * Loads, in one query per level, the targets of the Provenances among `resources` that
  * `known` does not hold yet (and the targets of targets that are Provenances themselves).
+ * Reads go through the pool; a write's check passes its transaction, which sees the versions
+ * it wrote.
  */
 export async function loadProvenanceTargets(
-  pool: pg.Pool,
+  client: pg.Pool | pg.ClientBase,
   resources: Resource[],
   known: TargetContents,
 ): Promise<void> {
@@ -38,7 +40,7 @@ export async function loadProvenanceTargets(
     }
     if (wanted.size === 0) return;
     const keys = [...wanted].map((k) => k.split('/') as [string, string]);
-    const { rows } = await pool.query<{ resource_type: string; id: string; content: Resource }>(
+    const { rows } = await client.query<{ resource_type: string; id: string; content: Resource }>(
       `SELECT DISTINCT ON (v.resource_type, v.id) v.resource_type, v.id, v.content
          FROM resource_version v
         WHERE (v.resource_type, v.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))

@@ -5,12 +5,17 @@ import { isPrincipal } from '../../auth/principal.js';
 import { FhirError, issue, notFound } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
 import { patientCompartmentParams } from '../../fhir/search/patient-compartment-definition.js';
+import type { Tx } from '../../fhir/storage/database.js';
 import { accessRecord, recordDecision } from '../access-record.js';
 import { referenceKey } from '../consent-to-grant.js';
 import type { ConsentContext } from '../start-consent.js';
 import { consentCaller } from './consent-caller.js';
 import { ConsentUnavailableError, decideAccess } from './decide-access.js';
-import { loadProvenanceTargets, provenancePatients } from './provenance-targets.js';
+import {
+  loadProvenanceTargets,
+  provenancePatients,
+  type TargetContents,
+} from './provenance-targets.js';
 import {
   enforcementOf,
   type RequestEnforcement,
@@ -95,6 +100,16 @@ export function registerEnforcement(context: ConsentContext): void {
     if (resource.resourceType !== 'Provenance') return own;
     await loadProvenanceTargets(services.db.pool, [resource], state.targets);
     return provenancePatients(resource as Provenance, own, state.targets, params);
+  };
+
+  // A Provenance a client writes is a write into its targets' patients' records: judged in the
+  // transaction (it sees targets written with it), without the read cache (it may roll back).
+  const writtenPatients = async (tx: Tx, resource: Resource) => {
+    const own = compartmentPatients(resource, params);
+    if (resource.resourceType !== 'Provenance') return own;
+    const targets: TargetContents = new Map();
+    await loadProvenanceTargets(tx, [resource], targets);
+    return provenancePatients(resource as Provenance, own, targets, params);
   };
 
   const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
@@ -253,7 +268,7 @@ export function registerEnforcement(context: ConsentContext): void {
       // Who may write a Consent is the lifecycle's rule (patient, delegate, custodian; never the
       // grantee), checked there: a delegate holds no grant to write into the patient's record.
       if (content.resourceType === 'Consent') continue;
-      if (!decideFor(state, ctx, content, compartmentPatients(content, params), WRITE))
+      if (!decideFor(state, ctx, content, await writtenPatients(tx, content), WRITE))
         throw refused();
     }
   });
