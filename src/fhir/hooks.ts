@@ -107,9 +107,10 @@ export interface CandidateFilterListener {
   appliesTo?(ctx: RequestContext): boolean;
   /**
    * Called with each batch of candidates (a page of rows, the found includes, a page of
-   * history) before they are filtered one by one, so that what a decision needs from storage
-   * is loaded in one round for the batch. Optional: the filter must still work without it
-   * (a single read is not prepared).
+   * history) before they are filtered or returned one by one, so that what a decision needs
+   * from storage is loaded in one round for the batch. Called whether or not the filter
+   * applies to the request (what it records per returned resource may need the same data).
+   * Optional: the listener must still work without it (a single read is not prepared).
    */
   prepare?(resources: Resource[], ctx: RequestContext): Promise<void>;
   /**
@@ -125,14 +126,14 @@ export function activeFilters(hooks: FhirHooks, ctx: RequestContext): CandidateF
   return hooks.filterCandidate.filter((listener) => listener.appliesTo?.(ctx) ?? true);
 }
 
-/** Lets the active filters load what they need for a batch of candidates at once. */
+/** Lets every candidate filter load what it needs for a batch of resources at once. */
 export async function prepareCandidates(
-  listeners: CandidateFilterListener[],
+  hooks: FhirHooks,
   resources: Resource[],
   ctx: RequestContext,
 ): Promise<void> {
   if (resources.length === 0) return;
-  for (const listener of listeners) await listener.prepare?.(resources, ctx);
+  for (const listener of hooks.filterCandidate) await listener.prepare?.(resources, ctx);
 }
 
 export function createHooks(): FhirHooks {

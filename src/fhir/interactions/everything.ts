@@ -6,7 +6,13 @@ import type {
   Parameters,
 } from 'fhir/r4.js';
 import { badRequest, FhirError, gone, issue, notFound } from '../errors.js';
-import { activeFilters, present, runBeforeOperation, visible } from '../hooks.js';
+import {
+  activeFilters,
+  prepareCandidates,
+  present,
+  runBeforeOperation,
+  visible,
+} from '../hooks.js';
 import { loadIncludes } from '../search/includes.js';
 import {
   DEFAULT_COUNT,
@@ -105,6 +111,10 @@ export const patientEverything: Handler = async (req, services) => {
       (await visible(services.hooks, patient.resource, req.ctx)) ||
       (await anyVisible(services, req, id, seen));
     if (!shown) throw missing;
+  }
+  if (!filter) {
+    const matches = page.matches.map((m) => m.resource);
+    await prepareCandidates(services.hooks, matches, req.ctx);
   }
   const entry: BundleEntry[] = [];
   for (const match of page.matches) {

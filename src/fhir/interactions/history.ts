@@ -95,10 +95,8 @@ async function history(
       limit: filtered ? Math.max(count + 1, 50) : count + 1,
     });
     total ??= page.total;
-    if (filtered) {
-      const contents = page.versions.flatMap((v) => (v.resource ? [v.resource] : []));
-      await prepareCandidates(activeFilters(services.hooks, req.ctx), contents, req.ctx);
-    }
+    const contents = page.versions.flatMap((v) => (v.resource ? [v.resource] : []));
+    await prepareCandidates(services.hooks, contents, req.ctx);
     for (const v of page.versions) {
       const entry = await historyEntry(services, req, v);
       if (!entry) continue;

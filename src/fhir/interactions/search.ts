@@ -70,6 +70,9 @@ async function search(
     throw err;
   }
   const mask = (r: Resource) => maskResource(services.hooks, r, req.ctx);
+  const prepare = (resources: Resource[]) => prepareCandidates(services.hooks, resources, req.ctx);
+  // Filtered candidates were prepared batch by batch; unfiltered ones are prepared here.
+  if (!filter) await prepare(page.matches.map((m) => m.resource));
   const matches = await Promise.all(page.matches.map((m) => mask(m.resource)));
   const included = await loadIncludes(
     services.db.pool,
@@ -77,7 +80,7 @@ async function search(
     request.include,
     request.revinclude,
     async (r) => (filter && !(await filter(r, req.ctx)) ? undefined : mask(r)),
-    filter?.prepare ? (found) => filter.prepare!(found, req.ctx) : undefined,
+    prepare,
   );
 
   const entry: BundleEntry[] = [
@@ -163,7 +166,7 @@ export function candidateFilter(
     for (const listener of listeners) if (!(await listener(resource, ctx))) return false;
     return true;
   };
-  filter.prepare = (resources, ctx) => prepareCandidates(listeners, resources, ctx);
+  filter.prepare = (resources, ctx) => prepareCandidates(hooks, resources, ctx);
   return filter;
 }
 
