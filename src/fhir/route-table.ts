@@ -3,6 +3,7 @@ import { capabilities } from './interactions/capabilities.js';
 import { consentSigningRequest } from './interactions/consent-signing.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
+import { patientEverything } from './interactions/everything.js';
 import { historyInstance, historySystem, historyType } from './interactions/history.js';
 import { ledgerInfo, verifyVersion } from './interactions/ledger.js';
 import { read } from './interactions/read.js';
@@ -17,6 +18,10 @@ const VERIFY = { name: 'verify', definition: 'https://fhir-ledger.dev/OperationD
 const SIGNING_REQUEST = {
   name: 'signing-request',
   definition: 'https://fhir-ledger.dev/OperationDefinition/consent-signing-request',
+};
+const EVERYTHING = {
+  name: 'everything',
+  definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
 };
 const VALIDATE = {
   name: 'validate',
@@ -40,6 +45,8 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/:type/$validate', interaction: 'validate', level: 'type', operation: VALIDATE, handler: validate },
   { method: 'GET', path: '/:type/_history', interaction: 'history-type', level: 'type', handler: historyType },
   { method: 'POST', path: '/:type', interaction: 'create', level: 'type', handler: create },
+  { method: 'GET', path: '/Patient/:id/$everything', interaction: 'everything', level: 'instance', operation: EVERYTHING, handler: patientEverything },
+  { method: 'POST', path: '/Patient/:id/$everything', interaction: 'everything', level: 'instance', operation: EVERYTHING, handler: patientEverything },
   { method: 'GET', path: '/:type/:id', interaction: 'read', level: 'instance', handler: read },
   { method: 'PUT', path: '/:type/:id', interaction: 'update', level: 'instance', handler: update },
   { method: 'DELETE', path: '/:type/:id', interaction: 'delete', level: 'instance', handler: remove },

@@ -92,11 +92,14 @@ describe('CapabilityStatement', () => {
     );
     for (const resource of rest().resource!) {
       expect(new Set(resource.interaction!.map((i) => i.code))).toEqual(fromRoutes);
-      // $verify is an instance operation on every type; $signing-request is Consent's alone.
-      expect(resource.operation!.map((o) => o.name)).toEqual(
-        resource.type === 'Consent'
-          ? ['signing-request', 'validate', 'verify']
-          : ['validate', 'verify'],
+      // $verify is an instance operation on every type; $signing-request is Consent's alone,
+      // $everything Patient's.
+      const own: Record<string, string[]> = {
+        Consent: ['signing-request', 'validate', 'verify'],
+        Patient: ['everything', 'validate', 'verify'],
+      };
+      expect(resource.operation!.map((o) => o.name).sort()).toEqual(
+        own[resource.type] ?? ['validate', 'verify'],
       );
     }
     const system = rest().interaction!.map((i) => i.code);

@@ -94,12 +94,16 @@ function auditEvent(
 }
 
 function isQuery(interaction: InteractionName): boolean {
-  return interaction.startsWith('search') || interaction.startsWith('history');
+  return (
+    interaction.startsWith('search') ||
+    interaction.startsWith('history') ||
+    interaction === 'everything'
+  );
 }
 
 /** Our route names are the R4 restful-interaction codes, but for the operations. */
 function restfulInteraction(interaction: InteractionName): string {
-  return interaction === 'ledger' || interaction === 'verify' ? 'operation' : interaction;
+  return ['ledger', 'verify', 'everything'].includes(interaction) ? 'operation' : interaction;
 }
 
 function describe(decisions: AccessDecision[], status: number, permitted: boolean): string {

@@ -24,6 +24,7 @@ const READS = new Set<InteractionName>([
   'history-type',
   'history-system',
   'verify',
+  'everything',
   'batch',
   'transaction',
 ]);

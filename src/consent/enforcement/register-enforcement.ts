@@ -1,14 +1,21 @@
-import type { Resource } from 'fhir/r4.js';
+import type { Provenance, Resource } from 'fhir/r4.js';
 import type { Hex } from 'viem';
 import { type CompartmentPatients, compartmentPatients } from '../../auth/patient-compartment.js';
 import { isPrincipal } from '../../auth/principal.js';
-import { FhirError, issue } from '../../fhir/errors.js';
+import { FhirError, issue, notFound } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
+import { patientCompartmentParams } from '../../fhir/search/patient-compartment-definition.js';
+import type { Tx } from '../../fhir/storage/database.js';
 import { accessRecord, recordDecision } from '../access-record.js';
 import { referenceKey } from '../consent-to-grant.js';
 import type { ConsentContext } from '../start-consent.js';
 import { consentCaller } from './consent-caller.js';
 import { ConsentUnavailableError, decideAccess } from './decide-access.js';
+import {
+  loadProvenanceTargets,
+  provenancePatients,
+  type TargetContents,
+} from './provenance-targets.js';
 import {
   enforcementOf,
   type RequestEnforcement,
@@ -27,9 +34,12 @@ const READS = new Set<InteractionName>([
   'search-type',
   'search-system',
   'verify',
+  'everything',
 ]);
 const READ = 0;
 const WRITE = 1;
+/** The classes Patient/[id]/$everything returns: the Patient and its compartment's types. */
+const EVERYTHING_TYPES = ['Patient', ...patientCompartmentParams.keys()];
 /** Recorded for a resource that points at someone only by identifier: no patient to name. */
 export const UNIDENTIFIED_PATIENT = 'Patient/?';
 
@@ -91,6 +101,26 @@ export function registerEnforcement(context: ConsentContext): void {
     return found;
   };
 
+  // A Provenance is the data of the patients of its targets too: their compartments are looked
+  // up (per request: a target's current content can change) in one query per batch of
+  // candidates (`prepare`), or per resource on single reads.
+  const readPatients = async (state: RequestEnforcement, resource: Resource) => {
+    const own = compartmentsOf(resource);
+    if (resource.resourceType !== 'Provenance') return own;
+    await loadProvenanceTargets(services.db.pool, [resource], state.targets);
+    return provenancePatients(resource as Provenance, own, state.targets, params);
+  };
+
+  // A Provenance a client writes is a write into its targets' patients' records: judged in the
+  // transaction (it sees targets written with it), without the read cache (it may roll back).
+  const writtenPatients = async (tx: Tx, resource: Resource) => {
+    const own = compartmentPatients(resource, params);
+    if (resource.resourceType !== 'Provenance') return own;
+    const targets: TargetContents = new Map();
+    await loadProvenanceTargets(tx, [resource], targets);
+    return provenancePatients(resource as Provenance, own, targets, params);
+  };
+
   const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
     let state = enforcementOf(ctx);
     if (!state) {
@@ -106,21 +136,57 @@ export function registerEnforcement(context: ConsentContext): void {
         time: BigInt(Math.floor(Date.now() / 1000)),
         decisions: new Map(),
         recorded: new Set(),
+        targets: new Map(),
       };
       setEnforcement(ctx, state);
     }
     return state;
   };
 
-  /** Decides (once per patient, type and action in a request) and records per version. */
+  /** The decision for one patient, type and action: made once per request (503 when stale). */
+  const decisionFor = (
+    state: RequestEnforcement,
+    ctx: RequestContext,
+    patient: string,
+    resourceType: string,
+    action: number,
+  ) => {
+    const cacheKey = `${patient}|${resourceType}|${action}`;
+    let decision = state.decisions.get(cacheKey);
+    if (!decision) {
+      try {
+        decision = decideAccess(
+          state.caller,
+          mirror,
+          () => state.current === true || fresh(),
+          { patient, resourceType, action, time: state.time, block: mirror.seenBlock },
+          patientKey,
+        );
+      } catch (err) {
+        if (!(err instanceof ConsentUnavailableError)) throw err;
+        recordDecision(ctx, {
+          patient: `Patient/${patient}`,
+          resourceType,
+          permitted: false,
+          basis: 'unavailable',
+          grants: [],
+          block: mirror.seenBlock,
+        });
+        throw unavailable();
+      }
+      state.decisions.set(cacheKey, decision);
+    }
+    return decision;
+  };
+
+  /** Decides for every patient the resource belongs to and records once per version. */
   const decideFor = (
     state: RequestEnforcement,
     ctx: RequestContext,
     resource: Resource,
+    patients: CompartmentPatients | undefined,
     action = READ,
   ) => {
-    const patients =
-      action === READ ? compartmentsOf(resource) : compartmentPatients(resource, params);
     if (!patients) return true;
     const version = `${versionKey(resource)}|${action}`;
     const first = !state.recorded.has(version);
@@ -140,41 +206,26 @@ export function registerEnforcement(context: ConsentContext): void {
       }
     }
     for (const patient of patients.ids) {
-      const cacheKey = `${patient}|${resource.resourceType}|${action}`;
-      let decision = state.decisions.get(cacheKey);
-      if (!decision) {
-        try {
-          decision = decideAccess(
-            state.caller,
-            mirror,
-            () => state.current === true || fresh(),
-            {
-              patient,
-              resourceType: resource.resourceType,
-              action,
-              time: state.time,
-              block: mirror.seenBlock,
-            },
-            patientKey,
-          );
-        } catch (err) {
-          if (!(err instanceof ConsentUnavailableError)) throw err;
-          recordDecision(ctx, {
-            patient: `Patient/${patient}`,
-            resourceType: resource.resourceType,
-            permitted: false,
-            basis: 'unavailable',
-            grants: [],
-            block: mirror.seenBlock,
-          });
-          throw unavailable();
-        }
-        state.decisions.set(cacheKey, decision);
-      }
+      const decision = decisionFor(state, ctx, patient, resource.resourceType, action);
       if (first) recordDecision(ctx, decision);
       permitted &&= decision.permitted;
     }
     return permitted;
+  };
+
+  /**
+   * Patient/[id]/$everything by a caller with no access to any of the patient's data is a 404
+   * before anything is loaded, as a denied read, with its deny recorded; a grant for some
+   * classes lets it run, and each resource is then filtered like any candidate.
+   */
+  const everythingAllowed = (state: RequestEnforcement, ctx: RequestContext, patient: string) => {
+    const { caller } = state;
+    if (caller.ownPatients.has(patient) || caller.custodian || caller.breakTheGlass) return;
+    for (const type of EVERYTHING_TYPES) {
+      if (decisionFor(state, ctx, patient, type, READ).permitted) return;
+    }
+    recordDecision(ctx, decisionFor(state, ctx, patient, 'Patient', READ));
+    throw notFound(`Patient/${patient} not found`);
   };
 
   hooks.beforeOperation.push(async (op, ctx) => {
@@ -195,10 +246,17 @@ export function registerEnforcement(context: ConsentContext): void {
       });
       throw unavailable();
     }
+    if (op.interaction === 'everything' && op.id) everythingAllowed(state, ctx, op.id);
   });
 
-  const filter = async (resource: Resource, ctx: RequestContext) =>
-    decideFor(await enforcement(ctx), ctx, resource);
+  const filter = async (resource: Resource, ctx: RequestContext) => {
+    const state = await enforcement(ctx);
+    return decideFor(state, ctx, resource, await readPatients(state, resource));
+  };
+  filter.prepare = async (resources: Resource[], ctx: RequestContext) => {
+    const state = await enforcement(ctx);
+    await loadProvenanceTargets(services.db.pool, resources, state.targets);
+  };
   // Callers permitted by policy keep everything: the core then counts in SQL and skips the
   // per-row call; their decisions are recorded per returned resource below.
   filter.appliesTo = (ctx: RequestContext) => {
@@ -219,14 +277,16 @@ export function registerEnforcement(context: ConsentContext): void {
       // Who may write a Consent is the lifecycle's rule (patient, delegate, custodian; never the
       // grantee), checked there: a delegate holds no grant to write into the patient's record.
       if (content.resourceType === 'Consent') continue;
-      if (!decideFor(state, ctx, content, WRITE)) throw refused();
+      if (!decideFor(state, ctx, content, await writtenPatients(tx, content), WRITE))
+        throw refused();
     }
   });
 
   hooks.beforeReturn.push(async (resource, ctx) => {
     const state = await enforcement(ctx);
     accessRecord(ctx).returned.push(versionKey(resource));
-    if (state.caller.custodian || state.caller.breakTheGlass) decideFor(state, ctx, resource);
+    if (state.caller.custodian || state.caller.breakTheGlass)
+      decideFor(state, ctx, resource, await readPatients(state, resource));
     return resource;
   });
 }

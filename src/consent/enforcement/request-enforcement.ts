@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import type { RequestContext } from '../../fhir/hooks.js';
 import type { AccessDecision } from '../access-record.js';
 import type { ConsentCaller } from './consent-caller.js';
+import type { TargetContents } from './provenance-targets.js';
 
 /** What enforcement keeps for one request: computed once, reused by every hook call. */
 export interface RequestEnforcement {
@@ -14,6 +15,8 @@ export interface RequestEnforcement {
   recorded: Set<string>;
   /** Set once the mirror was found current for this request: later decisions use that state. */
   current?: boolean;
+  /** The targets of the Provenances seen, as they are now (whose data a Provenance is). */
+  targets: TargetContents;
 }
 
 const states = new WeakMap<RequestContext, RequestEnforcement>();

@@ -1,6 +1,12 @@
 import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
 import { badRequest, notFound } from '../errors.js';
-import { activeFilters, type InteractionName, present, runBeforeOperation } from '../hooks.js';
+import {
+  activeFilters,
+  type InteractionName,
+  prepareCandidates,
+  present,
+  runBeforeOperation,
+} from '../hooks.js';
 import { loadHistory } from '../storage/history-query.js';
 import type { VersionRow } from '../storage/resource-store.js';
 import { requireType, single } from './common.js';
@@ -8,7 +14,8 @@ import type { FhirRequest, Handler, Services } from './types.js';
 
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+/** An instant with a time zone, as `_since` takes. */
+export const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 const SUPPORTED = new Set(['_count', '_since', '_cursor', '_format', '_pretty']);
 
 /** GET [type]/[id]/_history */
@@ -88,6 +95,8 @@ async function history(
       limit: filtered ? Math.max(count + 1, 50) : count + 1,
     });
     total ??= page.total;
+    const contents = page.versions.flatMap((v) => (v.resource ? [v.resource] : []));
+    await prepareCandidates(services.hooks, contents, req.ctx);
     for (const v of page.versions) {
       const entry = await historyEntry(services, req, v);
       if (!entry) continue;

@@ -1,14 +1,15 @@
-import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from 'fhir/r4.js';
 import { badRequest } from '../errors.js';
 import {
   activeFilters,
   type FhirHooks,
+  prepareCandidates,
   type RequestContext,
   runBeforeOperation,
 } from '../hooks.js';
 import { loadIncludes } from '../search/includes.js';
 import { parseSearchQuery, QueryError, type SearchRequest } from '../search/parse-query.js';
-import { type CandidateFilter, runSearch } from '../search/run-search.js';
+import { type CandidateFilter, runSearch, type SearchPage } from '../search/run-search.js';
 import { encodeCursor } from '../search/sql-sort.js';
 import { subset } from '../search/summary.js';
 import { requireType } from './common.js';
@@ -69,6 +70,9 @@ async function search(
     throw err;
   }
   const mask = (r: Resource) => maskResource(services.hooks, r, req.ctx);
+  const prepare = (resources: Resource[]) => prepareCandidates(services.hooks, resources, req.ctx);
+  // Filtered candidates were prepared batch by batch; unfiltered ones are prepared here.
+  if (!filter) await prepare(page.matches.map((m) => m.resource));
   const matches = await Promise.all(page.matches.map((m) => mask(m.resource)));
   const included = await loadIncludes(
     services.db.pool,
@@ -76,6 +80,7 @@ async function search(
     request.include,
     request.revinclude,
     async (r) => (filter && !(await filter(r, req.ctx)) ? undefined : mask(r)),
+    prepare,
   );
 
   const entry: BundleEntry[] = [
@@ -94,6 +99,26 @@ async function search(
     const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: request.ignored };
     entry.push({ resource: outcome, search: { mode: 'outcome' } });
   }
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link: pagingLinks(page, request, selfBase),
+    entry: request.summary === 'count' ? undefined : entry,
+  };
+  return { status: 200, resource: bundle };
+}
+
+/**
+ * self, next and previous links of a searchset page: the query as understood plus a keyset
+ * `_cursor` after the page's last row (or before its first), so later pages stay exact while
+ * data changes.
+ */
+export function pagingLinks(
+  page: SearchPage,
+  request: Pick<SearchRequest, 'canonical' | 'cursor'>,
+  selfBase: string,
+): BundleLink[] {
   const link = (cursor?: string) => {
     const params = new URLSearchParams(request.canonical);
     if (cursor) params.set('_cursor', cursor);
@@ -105,48 +130,47 @@ async function search(
   const backwards = page.cursor?.before ?? false;
   const hasNext = backwards ? true : page.more;
   const hasPrevious = backwards ? page.more : page.cursor !== undefined;
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'searchset',
-    ...(page.total !== undefined ? { total: page.total } : {}),
-    link: [
-      { relation: 'self', url: link(request.cursor) },
-      ...(hasNext && last
-        ? [
-            {
-              relation: 'next',
-              url: link(
-                encodeCursor({ values: last.sortValues, id: last.resource.id!, before: false }),
-              ),
-            },
-          ]
-        : []),
-      ...(hasPrevious && first
-        ? [
-            {
-              relation: 'previous',
-              url: link(
-                encodeCursor({ values: first.sortValues, id: first.resource.id!, before: true }),
-              ),
-            },
-          ]
-        : []),
-    ],
-    entry: request.summary === 'count' ? undefined : entry,
-  };
-  return { status: 200, resource: bundle };
+  return [
+    { relation: 'self', url: link(request.cursor) },
+    ...(hasNext && last
+      ? [
+          {
+            relation: 'next',
+            url: link(
+              encodeCursor({ values: last.sortValues, id: last.resource.id!, before: false }),
+            ),
+          },
+        ]
+      : []),
+    ...(hasPrevious && first
+      ? [
+          {
+            relation: 'previous',
+            url: link(
+              encodeCursor({ values: first.sortValues, id: first.resource.id!, before: true }),
+            ),
+          },
+        ]
+      : []),
+  ];
 }
 
-function candidateFilter(hooks: FhirHooks, ctx: RequestContext): CandidateFilter | undefined {
+/** The active candidate filters of the request as one (undefined when none acts). */
+export function candidateFilter(
+  hooks: FhirHooks,
+  ctx: RequestContext,
+): CandidateFilter | undefined {
   const listeners = activeFilters(hooks, ctx);
   if (listeners.length === 0) return undefined;
-  return async (resource, ctx) => {
+  const filter: CandidateFilter = async (resource, ctx) => {
     for (const listener of listeners) if (!(await listener(resource, ctx))) return false;
     return true;
   };
+  filter.prepare = (resources, ctx) => prepareCandidates(hooks, resources, ctx);
+  return filter;
 }
 
-async function maskResource(
+export async function maskResource(
   hooks: FhirHooks,
   resource: Resource,
   ctx: RequestContext,

@@ -10,7 +10,8 @@ const MAX_ITERATIONS = 4;
 /**
  * Resources referenced by (_include) or referencing (_revinclude) the matches,
  * and with :iterate those of the resources included so far. `present` hides what
- * the caller may not see (consent) and masks the rest.
+ * the caller may not see (consent) and masks the rest; `prepare` first sees each round's
+ * found resources at once.
  */
 export async function loadIncludes(
   client: pg.Pool | pg.ClientBase,
@@ -18,6 +19,7 @@ export async function loadIncludes(
   include: IncludeSpec[],
   revinclude: IncludeSpec[],
   present: (resource: Resource) => Promise<Resource | undefined>,
+  prepare?: (resources: Resource[]) => Promise<void>,
 ): Promise<Resource[]> {
   const seen = new Set(matches.map(key));
   const included: Resource[] = [];
@@ -30,6 +32,7 @@ export async function loadIncludes(
     for (const spec of specsInclude) found.push(...(await forward(client, frontier, spec)));
     for (const spec of specsRev) found.push(...(await reverse(client, frontier, spec)));
     const next: Resource[] = [];
+    if (prepare && found.length > 0) await prepare(found);
     for (const resource of found) {
       if (seen.has(key(resource)) || included.length >= MAX_INCLUDED) continue;
       seen.add(key(resource));

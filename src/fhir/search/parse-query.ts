@@ -22,6 +22,13 @@ export type Filter =
       inner: Filter;
       /** Ids of the sources the caller may see, set by `resolveJoins`: used instead of `inner`. */
       visible?: string[];
+    }
+  | {
+      /** The Patient and every resource in its compartment (`Patient/[id]/$everything`). */
+      kind: 'compartment';
+      patientId: string;
+      /** Per member type, the parameters whose references to the Patient make a member. */
+      members: ReadonlyArray<{ resourceType: string; params: readonly string[] }>;
     };
 
 export interface ChainTarget {

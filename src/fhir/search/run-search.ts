@@ -23,7 +23,11 @@ export interface SearchPage {
 }
 
 /** Decides per candidate whether the caller may see it (consent); applied before paging and totals. */
-export type CandidateFilter = (resource: Resource, ctx: RequestContext) => Promise<boolean>;
+export interface CandidateFilter {
+  (resource: Resource, ctx: RequestContext): Promise<boolean>;
+  /** Loads what the decisions need for a batch of candidates at once (see `prepareCandidates`). */
+  prepare?(resources: Resource[], ctx: RequestContext): Promise<void>;
+}
 
 /** Counting stops here when candidates must be checked one by one; the total is then omitted. */
 const MAX_FILTERED_TOTAL = 10_000;
@@ -124,10 +128,12 @@ export async function runSearch(
     const query = pageQuery(request, resolver, position, batch);
     const { rows } = await client.query(query.text, query.values);
     exhausted = rows.length < batch;
-    for (const row of rows) {
+    const resources = rows.map((row) => withLeadingKeys(row.content as Resource));
+    if (filter?.prepare && resources.length > 0) await filter.prepare(resources, ctx);
+    for (const [i, row] of rows.entries()) {
       const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
       position = { values: sortValues, id: row.id, before: cursor?.before ?? false };
-      const resource = withLeadingKeys(row.content as Resource);
+      const resource = resources[i]!;
       if (filter && !(await filter(resource, ctx))) continue;
       matches.push({ resource, sortValues });
       if (matches.length > wanted) break;
@@ -209,8 +215,10 @@ async function countMatches(
   for (;;) {
     const query = pageQuery(unsorted, resolver, position, 500);
     const { rows } = await client.query(query.text, query.values);
-    for (const row of rows) {
-      if (await filter(row.content as Resource, ctx)) counted++;
+    const resources = rows.map((row) => row.content as Resource);
+    if (filter.prepare && resources.length > 0) await filter.prepare(resources, ctx);
+    for (const resource of resources) {
+      if (await filter(resource, ctx)) counted++;
       if (counted > MAX_FILTERED_TOTAL) return undefined;
     }
     if (rows.length < 500) return counted;

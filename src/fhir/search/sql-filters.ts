@@ -82,6 +82,18 @@ export function filterSql(
     }
     case 'param':
       return paramSql(filter, r, sql, resolver, rType);
+    case 'compartment': {
+      // Driven from the references to the Patient (reference_index_target), as one semi-join,
+      // so the planner probes resource_current by key instead of scanning the member types.
+      const x = sql.alias('k');
+      const pairs = filter.members.flatMap((m) => m.params.map((p) => [m.resourceType, p]));
+      const id = sql.p(filter.patientId);
+      return `(${r}.resource_type, ${r}.id) IN (
+        SELECT ${x}.resource_type, ${x}.id FROM reference_index ${x}
+         WHERE ${x}.target_type = 'Patient' AND ${x}.target_id = ${id}
+           AND (${x}.resource_type, ${x}.param) IN (SELECT * FROM unnest(${sql.p(pairs.map((p) => p[0]))}::text[], ${sql.p(pairs.map((p) => p[1]))}::text[]))
+        UNION ALL SELECT 'Patient'::text, ${id}::text)`;
+    }
   }
 }
 

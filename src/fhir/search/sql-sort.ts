@@ -10,6 +10,9 @@ export function sortExpression(
   rType = `${r}.resource_type`,
 ): string {
   if (key.code === '_id') return `${r}.id`;
+  // Not a `_sort` value clients can give: operations over several types (`$everything`) order
+  // by type first, so that the keyset stays exact when two types share an id.
+  if (key.code === '_type') return `${r}.resource_type`;
   if (key.code === '_lastUpdated') return `${r}.last_updated`;
   const param = key.param!;
   const agg = key.descending ? 'max' : 'min';
