@@ -56,7 +56,14 @@ export function startInProcessAnchoring(
           ? [...waiting.entries()].find(([id, s]) => s.notBefore <= now && !busy.has(id))
           : undefined;
       if (!due) {
-        const next = Math.min(...[...waiting.values()].map((s) => s.notBefore), now + 1000);
+        // Batches being anchored wake the loop when they finish: only the retry times of the
+        // others (and room under `concurrency`) are worth a timer. Counting the running ones
+        // made the loop spin every 10 ms while a batch waited for its receipt.
+        const idleStates =
+          running.size < concurrency
+            ? [...waiting.entries()].filter(([id]) => !busy.has(id)).map(([, s]) => s.notBefore)
+            : [];
+        const next = Math.min(...idleStates, now + 1000);
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, Math.max(10, next - now)).unref();

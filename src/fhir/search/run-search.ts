@@ -173,10 +173,12 @@ async function firstPageAndTotal(
   for (;;) {
     const query = pageQuery(request, resolver, position, FILTERED_BATCH);
     const { rows } = await client.query(query.text, query.values);
-    for (const row of rows) {
+    const resources = rows.map((row) => withLeadingKeys(row.content as Resource));
+    if (filter.prepare && resources.length > 0) await filter.prepare(resources, ctx);
+    for (const [n, row] of rows.entries()) {
       const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
       position = { values: sortValues, id: row.id, before: false };
-      const resource = withLeadingKeys(row.content as Resource);
+      const resource = resources[n]!;
       if (!(await filter(resource, ctx))) continue;
       visible++;
       if (matches.length <= wanted) matches.push({ resource, sortValues });
