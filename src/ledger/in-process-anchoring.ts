@@ -4,14 +4,17 @@ import { recordError } from './anchor-store.js';
 import { AnchorUnrecoverableError } from './errors.js';
 
 const MAX_BACKOFF_MS = 30_000;
-const UNRECOVERABLE_RETRY_MS = 5 * 60_000;
+/** First retry of an error a retry cannot fix by itself (a missing role...): doubles to 5 min. */
+const UNRECOVERABLE_RETRY_MS = 5_000;
+const MAX_UNRECOVERABLE_RETRY_MS = 5 * 60_000;
 
 /**
  * Anchoring without Redis (the embedded default): the relay's batches are anchored in this
  * process by the same `anchorBatch` the queue workers run, up to `concurrency` at a time (so
  * batches cut while one waits for its block go into the same block), with the same retry
  * rules: transport errors back off (0.5 s doubling to 30 s), unrecoverable ones are logged
- * as errors and tried again only every 5 minutes.
+ * as errors and tried again after 5 s doubling to every 5 minutes (an operator may fix the
+ * cause, e.g. grant the anchorer role back).
  */
 export function startInProcessAnchoring(
   deps: AnchorBatchDependencies,
@@ -37,7 +40,9 @@ export function startInProcessAnchoring(
       state.failures++;
       if (unrecoverable) {
         logger.error({ batchId, err: err.shortMessage }, 'anchoring cannot succeed');
-        state.notBefore = Date.now() + UNRECOVERABLE_RETRY_MS;
+        // An operator can fix these (grant the anchorer role back): try again, rarely.
+        const delay = UNRECOVERABLE_RETRY_MS * 2 ** Math.min(state.failures - 1, 10);
+        state.notBefore = Date.now() + Math.min(delay, MAX_UNRECOVERABLE_RETRY_MS);
       } else {
         const delay = Math.min(500 * 2 ** (state.failures - 1), MAX_BACKOFF_MS);
         if (state.failures === 1 || state.failures % 10 === 0) {
