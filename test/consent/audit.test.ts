@@ -2,7 +2,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { AuditEvent, Bundle, Observation, Parameters, Patient, Resource } from 'fhir/r4.js';
+import type {
+  AuditEvent,
+  AuditEventEntity,
+  Bundle,
+  Observation,
+  Parameters,
+  Patient,
+  Resource,
+} from 'fhir/r4.js';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -296,6 +304,93 @@ describe('AuditEvent for every access decision', () => {
     } finally {
       await client.end();
       await slow.close();
+    }
+  });
+  it('groups the reads of one caller about one patient that share a flush into one AuditEvent naming each request', async () => {
+    const batched = await startTestServer(
+      {
+        ledger: chain.ledgerConfig(),
+        consent: {
+          saltFile: path.join(await mkdtemp(path.join(tmpdir(), 'audit-salt-')), 'salt'),
+          fromBlock: 0n,
+          maxStalenessBlocks: 2,
+          maxHeadAgeMs: 5000,
+          pollIntervalMs: 50,
+          confirmations: 0,
+          custodianClients: ['test-harness'],
+          custodianGrants: true,
+          // No flush before the test asks for one: every read below is in the same flush.
+          auditFlushMs: 60_000,
+          auditMaxPending: 50_000,
+          auditGroup: true,
+        },
+      },
+      registerRefusal,
+    );
+    const client = new pg.Client({ connectionString: batched.databaseUrl });
+    await client.connect();
+    try {
+      const post = async (resource: Resource) =>
+        (
+          await batched.api
+            .post(`/${resource.resourceType}`)
+            .set('Content-Type', JSON_TYPE)
+            .send(resource)
+            .expect(201)
+        ).body as Resource;
+      const patient = await post({
+        resourceType: 'Patient',
+        name: [{ family: 'Grouped' }],
+      } as Patient);
+      const observations: Resource[] = [];
+      for (let i = 0; i < 3; i++) {
+        observations.push(
+          await post({
+            resourceType: 'Observation',
+            status: 'final',
+            code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+            subject: { reference: `Patient/${patient.id}` },
+          } as Observation),
+        );
+      }
+      const reads = [0, 1, 2, 0].map((n, i) => ({
+        request: `grouped-${i}`,
+        obs: observations[n]!,
+      }));
+      await Promise.all(
+        reads.map(({ request, obs }) =>
+          batched.api.get(`/Observation/${obs.id}`).set('X-Request-Id', request).expect(200),
+        ),
+      );
+      await batched.consent!.audit.stop();
+
+      const events = await Promise.all(reads.map(({ request }) => auditsOf(client, request, 1)));
+      const ids = new Set(events.map(([e]) => e!.id));
+      expect(ids.size).toBe(1);
+      const [event] = events[0]!;
+      expect(event!.meta?.profile).toEqual([`${BALP}.PatientRead`]);
+      expect(patientIn(event!)).toBe(`Patient/${patient.id}`);
+      expect(event!.period?.start && event!.period.end).toBeTruthy();
+      const requests = (entity: AuditEventEntity | undefined) =>
+        entity?.detail
+          ?.find((d) => d.type === 'requests')
+          ?.valueString?.split(' ')
+          .sort();
+      const requestEntity = event!.entity!.find((e) => e.type?.code === 'XrequestId');
+      expect(requests(requestEntity)).toEqual(reads.map((r) => r.request).sort());
+      // Which request received which version.
+      const received = Object.fromEntries(
+        entitiesWithRole(event!, '4').map((e) => [e.what?.reference, requests(e)]),
+      );
+      expect(received).toEqual({
+        [`Observation/${observations[0]!.id}/_history/1`]: ['grouped-0', 'grouped-3'],
+        [`Observation/${observations[1]!.id}/_history/1`]: ['grouped-1'],
+        [`Observation/${observations[2]!.id}/_history/1`]: ['grouped-2'],
+      });
+      expect(entitiesWithRole(event!, '13')[0]?.description).toBe('permit Observation x4');
+    } finally {
+      await client.end();
+      await batched.close();
     }
   });
 });
