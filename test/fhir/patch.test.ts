@@ -203,40 +203,24 @@ describe('PATCH [type]/[id] with a JSON Patch', () => {
     expect(history.body.total).toBe(2);
   });
 
-  it('takes only application/json-patch+json: FHIRPath Patch and other types are a 415', async () => {
+  it('takes a JSON Patch or a FHIRPath Patch: other body types are a 415 naming both', async () => {
     const id = await create();
-    const fhirPathPatch = {
-      resourceType: 'Parameters',
-      parameter: [
-        {
-          name: 'operation',
-          part: [
-            { name: 'type', valueCode: 'replace' },
-            { name: 'path', valueString: 'Patient.active' },
-            { name: 'value', valueBoolean: false },
-          ],
-        },
-      ],
-    };
-    const res = await api
-      .patch(`/Patient/${id}`)
-      .set('Content-Type', FHIR_JSON)
-      .send(fhirPathPatch)
-      .expect(415);
-    expect(res.body.resourceType).toBe('OperationOutcome');
-    expect(res.body.issue[0].diagnostics).toContain(JSON_PATCH);
     const text = await api
       .patch(`/Patient/${id}`)
       .set('Content-Type', 'text/plain')
       .send('active=false')
       .expect(415);
+    expect(text.body.resourceType).toBe('OperationOutcome');
     expect(text.body.issue[0].diagnostics).toContain(JSON_PATCH);
+    expect(text.body.issue[0].diagnostics).toContain(FHIR_JSON);
     // A JSON Patch body is not accepted by the other interactions.
     await api
       .put(`/Patient/${id}`)
       .set('Content-Type', JSON_PATCH)
       .send(JSON.stringify([]))
       .expect(415);
+    // A FHIR JSON body must be a Parameters (FHIRPath Patch).
+    await api.patch(`/Patient/${id}`).set('Content-Type', FHIR_JSON).send(patient()).expect(400);
     expect((await current(id)).meta?.versionId).toBe('1');
   });
 
@@ -409,10 +393,7 @@ describe('PATCH entries in Bundles (a Binary holding the JSON Patch)', () => {
             },
           },
           {
-            resource: {
-              resourceType: 'Parameters',
-              parameter: [{ name: 'operation' }],
-            },
+            resource: { resourceType: 'Basic', code: { text: 'not a patch' } },
             request: { method: 'PATCH', url: `Patient/${ok}` },
           },
           {
@@ -454,5 +435,177 @@ describe('PATCH entries in Bundles (a Binary holding the JSON Patch)', () => {
       })
       .expect(200);
     expect(res.body.entry[0].response.status).toBe('400 Bad Request');
+  });
+});
+
+/** One FHIRPath Patch operation as a Parameters part list. */
+function operation(type: string, path: string, extra: Record<string, unknown> = {}) {
+  const part: Array<Record<string, unknown>> = [
+    { name: 'type', valueCode: type },
+    { name: 'path', valueString: path },
+  ];
+  for (const [name, value] of Object.entries(extra)) {
+    if (name === 'name') part.push({ name, valueString: value });
+    else if (['index', 'source', 'destination'].includes(name))
+      part.push({ name, valueInteger: value });
+    else part.push({ name: 'value', ...(value as object) });
+  }
+  return { name: 'operation', part };
+}
+const parameters = (...parameter: object[]) => ({ resourceType: 'Parameters', parameter });
+const fhirPathPatch = (path: string, body: object, headers: Record<string, string> = {}) =>
+  api.patch(path).set('Content-Type', FHIR_JSON).set(headers).send(body);
+
+describe('PATCH with a FHIRPath Patch (Parameters)', () => {
+  const twoNames = () =>
+    patient({
+      name: [
+        { use: 'official', family: 'Chalmers', given: ['Peter', 'James'] },
+        { use: 'old', family: 'Smith' },
+      ],
+    });
+
+  it('applies add, insert, delete, replace and move at FHIRPath locations', async () => {
+    const id = await create(twoNames());
+    const res = await fhirPathPatch(
+      `/Patient/${id}`,
+      parameters(
+        operation('replace', "Patient.name.where(use='official').family", {
+          value: { valueString: 'Windsor' },
+        }),
+        operation('replace', 'Patient.name[0].given[1]', { value: { valueString: 'Jim' } }),
+        operation('add', 'Patient', {
+          name: 'telecom',
+          value: { valueContactPoint: { system: 'phone', value: '555-1234' } },
+        }),
+        operation('add', 'Patient.name[0]', { name: 'given', value: { valueString: 'Paul' } }),
+        operation('delete', "Patient.name.where(use='old')"),
+        operation('insert', 'Patient.name', {
+          index: 0,
+          value: { valueHumanName: { use: 'nickname', given: ['Pete'] } },
+        }),
+        operation('move', 'Patient.name', { source: 0, destination: 1 }),
+        operation('delete', 'Patient.birthDate'),
+        operation('delete', 'Patient.deceased'),
+      ),
+    ).expect(200);
+    expect(res.headers.etag).toBe('W/"2"');
+    const stored = await current(id);
+    expect(stored.name).toEqual([
+      { use: 'official', family: 'Windsor', given: ['Peter', 'Jim', 'Paul'] },
+      { use: 'nickname', given: ['Pete'] },
+    ]);
+    expect(stored.telecom).toEqual([{ system: 'phone', value: '555-1234' }]);
+    expect(stored.birthDate).toBeUndefined();
+    const history = await api.get(`/Patient/${id}/_history`).expect(200);
+    expect(history.body.entry[0].request.method).toBe('PATCH');
+  });
+
+  it('builds a backbone element from value parts', async () => {
+    const id = await create();
+    await fhirPathPatch(
+      `/Patient/${id}`,
+      parameters(
+        operation('add', 'Patient', {
+          name: 'contact',
+          value: {
+            part: [
+              { name: 'name', valueHumanName: { family: 'Next-of-kin' } },
+              { name: 'gender', valueCode: 'female' },
+            ],
+          },
+        }),
+      ),
+    ).expect(200);
+    expect((await current(id)).contact).toEqual([
+      { name: { family: 'Next-of-kin' }, gender: 'female' },
+    ]);
+  });
+
+  it.each<[string, object, number]>([
+    [
+      'replace of nothing',
+      parameters(
+        operation('replace', 'Patient.maritalStatus', {
+          value: { valueCodeableConcept: { text: 'x' } },
+        }),
+      ),
+      422,
+    ],
+    [
+      'add over a non-repeating element',
+      parameters(operation('add', 'Patient', { name: 'gender', value: { valueCode: 'female' } })),
+      422,
+    ],
+    [
+      'an invalid result',
+      parameters(operation('replace', 'Patient.gender', { value: { valueCode: 'robot' } })),
+      422,
+    ],
+    [
+      'a changed id',
+      parameters(operation('replace', 'Patient.id', { value: { valueId: 'other' } })),
+      422,
+    ],
+    [
+      'an insert past the list',
+      parameters(
+        operation('insert', 'Patient.name', {
+          index: 5,
+          value: { valueHumanName: { family: 'X' } },
+        }),
+      ),
+      422,
+    ],
+    ['a path that is not FHIRPath', parameters(operation('delete', 'Patient.name[')), 400],
+    ['an unknown operation type', parameters(operation('merge', 'Patient.name')), 400],
+    [
+      'an add without a name',
+      parameters(operation('add', 'Patient', { value: { valueBoolean: true } })),
+      400,
+    ],
+    ['no operations', parameters(), 400],
+    [
+      'a __proto__ name',
+      parameters(operation('add', 'Patient', { name: '__proto__', value: { valueString: 'x' } })),
+      400,
+    ],
+    [
+      'a __proto__ value part',
+      parameters(
+        operation('add', 'Patient', {
+          name: 'contact',
+          value: { part: [{ name: '__proto__', valueString: 'x' }] },
+        }),
+      ),
+      400,
+    ],
+  ])('%s is a %i and stores nothing', async (_what, body, status) => {
+    const id = await create();
+    const res = await fhirPathPatch(`/Patient/${id}`, body).expect(status);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    const stored = await current(id);
+    expect(stored.meta?.versionId).toBe('1');
+    expect(stored.gender).toBe('male');
+  });
+
+  it('works as a transaction entry, If-Match and all', async () => {
+    const id = await create(twoNames());
+    const res = await api
+      .post('/')
+      .set('Content-Type', FHIR_JSON)
+      .send({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            resource: parameters(operation('delete', "Patient.name.where(use='old')")),
+            request: { method: 'PATCH', url: `Patient/${id}`, ifMatch: 'W/"1"' },
+          },
+        ],
+      })
+      .expect(200);
+    expect(res.body.entry[0].response.status).toBe('200 OK');
+    expect((await current(id)).name).toHaveLength(1);
   });
 });

@@ -3,7 +3,8 @@ import { badRequest, FhirError, notSupported } from '../errors.js';
 import { JSON_PATCH } from '../http/negotiate.js';
 import { assertValid, parseETagVersion } from '../interactions/common.js';
 import { withoutId } from '../interactions/create.js';
-import { type JsonPatchOperation, parseJsonPatch } from '../interactions/patch.js';
+import { fhirPathPatch } from '../interactions/fhirpath-patch.js';
+import { jsonPatch, type PatchDocument } from '../interactions/patch.js';
 import type { Services } from '../interactions/types.js';
 import { assertIdMatches } from '../interactions/update.js';
 import { entryError } from './entry-error.js';
@@ -27,8 +28,8 @@ export type PlannedEntry = { index: number; fullUrl: string | undefined } & (
       /** undefined for a conditional patch (`query`). */
       id: string | undefined;
       query: string | undefined;
-      /** The JSON Patch carried by the entry's Binary. */
-      operations: JsonPatchOperation[];
+      /** The JSON Patch of the entry's Binary, or its Parameters (FHIRPath Patch). */
+      patch: PatchDocument;
       ifMatch: number | undefined;
     }
   | {
@@ -160,8 +161,8 @@ function planEntry(
     }
     case 'PATCH': {
       const { type, id, query } = instanceTarget(url, services);
-      const operations = entryPatch(entry);
-      return { ...base, method, type, id, query, operations, ifMatch: ifMatch(request.ifMatch) };
+      const patch = entryPatch(entry);
+      return { ...base, method, type, id, query, patch, ifMatch: ifMatch(request.ifMatch) };
     }
     default:
       throw badRequest(`Unknown request method ${String(method)}`);
@@ -221,15 +222,18 @@ function entryResource(entry: BundleEntry, type: string): Resource {
 }
 
 /**
- * The JSON Patch of a PATCH entry: R4 carries it as a Binary whose contentType is
- * application/json-patch+json and whose data is the patch, base64. A Parameters resource
- * (FHIRPath Patch) is not supported (415).
+ * The patch of a PATCH entry: a Parameters resource is a FHIRPath Patch; a JSON Patch is
+ * carried, as R4 does, in a Binary whose contentType is application/json-patch+json and
+ * whose data is the patch, base64.
  */
-function entryPatch(entry: BundleEntry): JsonPatchOperation[] {
+function entryPatch(entry: BundleEntry): PatchDocument {
   const resource = entry.resource as unknown as Record<string, unknown> | undefined;
   if (resource === undefined || resource === null || typeof resource !== 'object') {
-    throw badRequest(`A PATCH entry carries its JSON Patch as a Binary (${JSON_PATCH})`);
+    throw badRequest(
+      `A PATCH entry carries a Parameters (FHIRPath Patch) or a Binary (${JSON_PATCH})`,
+    );
   }
+  if (resource.resourceType === 'Parameters') return fhirPathPatch(resource);
   const contentType = String(resource.contentType ?? '')
     .split(';')[0]!
     .trim()
@@ -237,8 +241,7 @@ function entryPatch(entry: BundleEntry): JsonPatchOperation[] {
   if (resource.resourceType !== 'Binary' || contentType !== JSON_PATCH) {
     throw notSupported(
       415,
-      `A PATCH entry must carry a Binary with contentType ${JSON_PATCH}` +
-        (resource.resourceType === 'Parameters' ? ' (FHIRPath Patch is not supported)' : ''),
+      `A PATCH entry must carry a Parameters (FHIRPath Patch) or a Binary with contentType ${JSON_PATCH}`,
     );
   }
   const data = resource.data;
@@ -251,7 +254,7 @@ function entryPatch(entry: BundleEntry): JsonPatchOperation[] {
   } catch {
     throw badRequest('The PATCH Binary data is not JSON', 'Binary.data');
   }
-  return parseJsonPatch(body);
+  return jsonPatch(body);
 }
 
 function ifMatch(value: string | undefined): number | undefined {

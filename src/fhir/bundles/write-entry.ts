@@ -54,8 +54,8 @@ export async function resolveTarget(
   }
   if (entry.method === 'PATCH') {
     const id = entry.id ?? (await conditionalPatchId(writer, services, entry.type, entry.query!));
-    const { type, operations, ifMatch } = entry;
-    const patched = await patchedResource(writer, services, ctx, type, id, operations, ifMatch);
+    const { type, patch, ifMatch } = entry;
+    const patched = await patchedResource(writer, services, ctx, type, id, patch, ifMatch);
     return { entry, id, patched };
   }
   const id =

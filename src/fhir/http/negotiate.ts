@@ -3,9 +3,9 @@ import { notSupported } from '../errors.js';
 
 export const FHIR_JSON = 'application/fhir+json';
 export const FORM = 'application/x-www-form-urlencoded';
-/** RFC 6902 JSON Patch: the one body PATCH takes (checked by the patch interaction). */
+/** RFC 6902 JSON Patch, which PATCH takes besides a FHIRPath Patch in FHIR JSON. */
 export const JSON_PATCH = 'application/json-patch+json';
-const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
+export const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 const FORMAT_ALIASES = new Set(['json', ...JSON_TYPES]);
 
 /**
@@ -37,7 +37,7 @@ function formatError(req: Request): Error | undefined {
   if (hasBody && !searchForm && !(patch && req.is(JSON_PATCH)) && !req.is(JSON_TYPES)) {
     return notSupported(
       415,
-      `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${patch ? JSON_PATCH : FHIR_JSON}`,
+      `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${patch ? `${JSON_PATCH} or ${FHIR_JSON}` : FHIR_JSON}`,
     );
   }
   return undefined;

@@ -10,23 +10,28 @@ import {
   unprocessable,
 } from '../errors.js';
 import { type RequestContext, runBeforeOperation, visible } from '../hooks.js';
-import { JSON_PATCH } from '../http/negotiate.js';
+import { FHIR_JSON, JSON_TYPES as FHIR_JSON_TYPES, JSON_PATCH } from '../http/negotiate.js';
 import { findMatches } from '../search/find-matches.js';
 import type { Writer } from '../storage/resource-store.js';
 import { validateResource } from '../validation/validate-resource.js';
 import { parseETagVersion, requireType, versionHeaders } from './common.js';
+import { fhirPathPatch } from './fhirpath-patch.js';
 import { maskResource } from './search.js';
 import type { FhirRequest, Handler, Services } from './types.js';
 import { updateVersion } from './update.js';
 
-export type { Operation as JsonPatchOperation };
+/** A parsed patch (JSON Patch or FHIRPath Patch), applied to a copy of the current version. */
+export interface PatchDocument {
+  /** The patched document (anything: it is checked to be the resource after); throws a FhirError. */
+  apply(resource: Resource): unknown;
+}
 
 /**
  * PATCH [type]/[id] and PATCH [type]?query with a JSON Patch (RFC 6902): applied to the current
  * version, the result validated as an update is and written as the next version through the
  * update's path (same hooks: scopes, consent, Provenance, anchoring). The current version must
  * be visible to the caller (a `test` op or the returned representation would reveal it): a
- * hidden one is a 404, as on read. FHIRPath Patch (a Parameters body) is not supported: 415.
+ * hidden one is a 404, as on read. A FHIR JSON body is a FHIRPath Patch (a Parameters).
  */
 export const patch: Handler = async (req, services) => {
   const type = requireType(req, services);
@@ -35,22 +40,14 @@ export const patch: Handler = async (req, services) => {
     { interaction: 'patch', resourceType: type, id: req.id },
     req.ctx,
   );
-  const operations = patchBody(req);
+  const document = patchBody(req);
   const ifMatchHeader = req.header('if-match');
   const ifMatch =
     ifMatchHeader === undefined ? undefined : parseETagVersion(ifMatchHeader, 'If-Match');
   const query = req.id === undefined ? conditionalQuery(req) : undefined;
   const result = await services.store.transaction(req.ctx, async (writer) => {
     const id = req.id ?? (await conditionalPatchId(writer, services, type, query!));
-    const resource = await patchedResource(
-      writer,
-      services,
-      req.ctx,
-      type,
-      id,
-      operations,
-      ifMatch,
-    );
+    const resource = await patchedResource(writer, services, req.ctx, type, id, document, ifMatch);
     return updateVersion(writer, type, id, resource, ifMatch, 'PATCH');
   });
   return {
@@ -61,17 +58,21 @@ export const patch: Handler = async (req, services) => {
   };
 };
 
-/** The request's JSON Patch; any other body type is a 415 naming the one supported. */
-function patchBody(req: FhirRequest): Operation[] {
+/** The request's JSON Patch or FHIRPath Patch; any other body type is a 415 naming both. */
+function patchBody(req: FhirRequest): PatchDocument {
   const contentType = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (contentType !== JSON_PATCH) {
-    throw notSupported(
-      415,
-      `PATCH takes a JSON Patch (Content-Type: ${JSON_PATCH}); got ${contentType || '(none)'}` +
-        (contentType.endsWith('json') ? ' (FHIRPath Patch is not supported)' : ''),
-    );
-  }
-  return parseJsonPatch(req.body);
+  if (contentType === JSON_PATCH) return jsonPatch(req.body);
+  if (FHIR_JSON_TYPES.includes(contentType)) return fhirPathPatch(req.body);
+  throw notSupported(
+    415,
+    `PATCH takes a JSON Patch (${JSON_PATCH}) or a FHIRPath Patch (${FHIR_JSON}); got ${contentType || '(none)'}`,
+  );
+}
+
+/** A JSON Patch document (RFC 6902), checked for shape: 400 when malformed. */
+export function jsonPatch(body: unknown): PatchDocument {
+  const operations = parseJsonPatch(body);
+  return { apply: (resource) => applyJsonPatch(resource, operations) };
 }
 
 /** `PATCH [type]?query`: the query string, which must name criteria. */
@@ -82,7 +83,7 @@ function conditionalQuery(req: FhirRequest): string {
 }
 
 /** A JSON Patch document checked for shape (op, path, from, value): 400 when malformed. */
-export function parseJsonPatch(body: unknown): Operation[] {
+function parseJsonPatch(body: unknown): Operation[] {
   if (!Array.isArray(body)) throw badRequest('A JSON Patch must be an array of operations');
   if (body.length === 0) throw badRequest('The JSON Patch has no operations');
   for (const [n, op] of body.entries()) {
@@ -126,7 +127,7 @@ export async function patchedResource(
   ctx: RequestContext,
   type: string,
   id: string,
-  operations: Operation[],
+  document: PatchDocument,
   ifMatch: number | undefined,
 ): Promise<Resource> {
   const current = await writer.lockCurrent(type, id);
@@ -140,21 +141,7 @@ export async function patchedResource(
       `If-Match version ${ifMatch} does not match current version ${current.versionId}`,
     );
   }
-  let patched: unknown;
-  try {
-    patched = jsonpatch.applyPatch(current.resource, operations, true, false).newDocument;
-  } catch (err) {
-    if (err instanceof jsonpatch.JsonPatchError) {
-      const at = err.index === undefined ? '' : ` (operation ${err.index})`;
-      const code = err.name === 'TEST_OPERATION_FAILED' ? 'conflict' : 'processing';
-      throw unprocessable([
-        issue(code, `JSON Patch could not be applied${at}: ${firstLine(err.message)}`),
-      ]);
-    }
-    // fast-json-patch refuses __proto__ / constructor paths with a TypeError.
-    if (err instanceof TypeError) throw badRequest(`JSON Patch refused: ${firstLine(err.message)}`);
-    throw err;
-  }
+  const patched = document.apply(current.resource);
   if (patched === null || typeof patched !== 'object' || Array.isArray(patched)) {
     throw unprocessable([issue('processing', 'The patched document is not a resource')]);
   }
@@ -170,6 +157,23 @@ export async function patchedResource(
   const result = validateResource(resource, services.definitions);
   if (!result.ok) throw unprocessable(result.issues);
   return resource;
+}
+
+function applyJsonPatch(resource: Resource, operations: Operation[]): unknown {
+  try {
+    return jsonpatch.applyPatch(resource, operations, true, false).newDocument;
+  } catch (err) {
+    if (err instanceof jsonpatch.JsonPatchError) {
+      const at = err.index === undefined ? '' : ` (operation ${err.index})`;
+      const code = err.name === 'TEST_OPERATION_FAILED' ? 'conflict' : 'processing';
+      throw unprocessable([
+        issue(code, `JSON Patch could not be applied${at}: ${firstLine(err.message)}`),
+      ]);
+    }
+    // fast-json-patch refuses __proto__ / constructor paths with a TypeError.
+    if (err instanceof TypeError) throw badRequest(`JSON Patch refused: ${firstLine(err.message)}`);
+    throw err;
+  }
 }
 
 function firstLine(message: string): string {
