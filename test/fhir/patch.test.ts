@@ -501,6 +501,33 @@ describe('PATCH with a FHIRPath Patch (Parameters)', () => {
     expect(history.body.entry[0].request.method).toBe('PATCH');
   });
 
+  it('names a choice element without its type (Observation.value is valueQuantity)', async () => {
+    const res = await api
+      .post('/Observation')
+      .set('Content-Type', FHIR_JSON)
+      .send({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'weight' },
+        valueQuantity: { value: 70, unit: 'kg' },
+      })
+      .expect(201);
+    const patched = await fhirPathPatch(
+      `/Observation/${res.body.id}`,
+      parameters(
+        operation('replace', 'Observation.value', {
+          value: { valueQuantity: { value: 72, unit: 'kg' } },
+        }),
+      ),
+    ).expect(200);
+    expect(patched.body.valueQuantity).toEqual({ value: 72, unit: 'kg' });
+    // A primitive selected only through a function cannot be located: 422, nothing stored.
+    await fhirPathPatch(
+      `/Observation/${res.body.id}`,
+      parameters(operation('delete', 'Observation.code.text.first()')),
+    ).expect(422);
+  });
+
   it('builds a backbone element from value parts', async () => {
     const id = await create();
     await fhirPathPatch(
