@@ -247,13 +247,20 @@ function evaluate(doc: Json, atom: Atom): TypedValue[] {
   return evalFhirPathTyped(new FhirPathAtom(atom.toString(), atom), [toTypedValue(doc)]);
 }
 
-/** Elements a path selects that must be objects (the resource or complex elements). */
+/**
+ * Elements a path selects that must be objects of the document itself (the resource or its
+ * complex elements, as the evaluator hands them out), so that changing them changes it.
+ */
 function evalObjects(doc: Json, atom: Atom): TypedValue[] {
   const found = evaluate(doc, atom);
+  let places: Map<object, Location> | undefined;
   for (const { value } of found) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new Error(`${atom} selects a primitive value, not an element to change`);
     }
+    if (value === doc) continue;
+    places ??= objectPlaces(doc);
+    if (!places.has(value)) throw new Error(`${atom} selects a value that cannot be located`);
   }
   return found;
 }

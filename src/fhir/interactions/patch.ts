@@ -171,7 +171,9 @@ function applyJsonPatch(resource: Resource, operations: Operation[]): unknown {
       ]);
     }
     // fast-json-patch refuses __proto__ / constructor paths with a TypeError.
-    if (err instanceof TypeError) throw badRequest(`JSON Patch refused: ${firstLine(err.message)}`);
+    if (err instanceof TypeError && /__proto__|prototype/.test(err.message)) {
+      throw badRequest(`JSON Patch refused: ${firstLine(err.message)}`);
+    }
     throw err;
   }
 }
