@@ -257,6 +257,7 @@ describe('PATCH [type]/[id] with a JSON Patch', () => {
     for (const resource of meta.body.rest[0].resource) {
       expect(resource.interaction.map((i: { code: string }) => i.code)).toContain('patch');
     }
+    expect(meta.body.patchFormat).toEqual([JSON_PATCH, FHIR_JSON]);
   });
 });
 
