@@ -18,6 +18,8 @@ const NEEDS: Record<InteractionName, Permission[] | undefined> = {
   'search-system': ['s'],
   create: ['c'],
   update: ['u'],
+  // A patch is an update; the version it reads must also be visible (read's filter), as on read.
+  patch: ['u'],
   delete: ['d'],
   validate: ['c', 'u'],
   // $verify proves one version: as sensitive as reading it.

@@ -14,6 +14,7 @@ export type InteractionName =
   | 'read'
   | 'vread'
   | 'update'
+  | 'patch'
   | 'delete'
   | 'history-instance'
   | 'history-type'

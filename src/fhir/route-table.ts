@@ -6,6 +6,7 @@ import { remove } from './interactions/delete.js';
 import { patientEverything } from './interactions/everything.js';
 import { historyInstance, historySystem, historyType } from './interactions/history.js';
 import { ledgerInfo, verifyVersion } from './interactions/ledger.js';
+import { patch } from './interactions/patch.js';
 import { read } from './interactions/read.js';
 import { searchSystem, searchType } from './interactions/search.js';
 import type { Route } from './interactions/types.js';
@@ -45,10 +46,13 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/:type/$validate', interaction: 'validate', level: 'type', operation: VALIDATE, handler: validate },
   { method: 'GET', path: '/:type/_history', interaction: 'history-type', level: 'type', handler: historyType },
   { method: 'POST', path: '/:type', interaction: 'create', level: 'type', handler: create },
+  // Conditional patch (PATCH [type]?query); listed as the type's `patch` interaction.
+  { method: 'PATCH', path: '/:type', interaction: 'patch', level: 'type', handler: patch },
   { method: 'GET', path: '/Patient/:id/$everything', interaction: 'everything', level: 'instance', operation: EVERYTHING, handler: patientEverything },
   { method: 'POST', path: '/Patient/:id/$everything', interaction: 'everything', level: 'instance', operation: EVERYTHING, handler: patientEverything },
   { method: 'GET', path: '/:type/:id', interaction: 'read', level: 'instance', handler: read },
   { method: 'PUT', path: '/:type/:id', interaction: 'update', level: 'instance', handler: update },
+  { method: 'PATCH', path: '/:type/:id', interaction: 'patch', level: 'instance', handler: patch },
   { method: 'DELETE', path: '/:type/:id', interaction: 'delete', level: 'instance', handler: remove },
   { method: 'POST', path: '/:type/:id/$validate', interaction: 'validate', level: 'instance', operation: VALIDATE, handler: validate },
   { method: 'GET', path: '/:type/:id/_history', interaction: 'history-instance', level: 'instance', handler: historyInstance },

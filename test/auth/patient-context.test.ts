@@ -205,3 +205,43 @@ describe('granular v2 scopes and other token shapes', () => {
       .expect(403);
   });
 });
+
+describe('PATCH with a patient-context token', () => {
+  const patch = (path: string, ops: object[]) =>
+    request(server.base)
+      .patch(path)
+      .set(bearer(asPatient))
+      .set('Content-Type', 'application/json-patch+json')
+      .send(JSON.stringify(ops));
+  const observationOf = async (patient: string) =>
+    (
+      await server.api
+        .get(`/Observation?subject=Patient/${patient}&category=laboratory`)
+        .expect(200)
+    ).body.entry[0].resource.id as string;
+
+  it('patches its own record, never another patient’s (hidden: 404) nor into it (403)', async () => {
+    const own = await observationOf(mine);
+    const other = await observationOf(theirs);
+    const ok = await patch(`/Observation/${own}`, [
+      { op: 'replace', path: '/status', value: 'amended' },
+    ]).expect(200);
+    expect(ok.body.status).toBe('amended');
+    // A hidden record is not found, even by a `test` op that would tell its content.
+    await patch(`/Observation/${other}`, [{ op: 'test', path: '/status', value: 'final' }]).expect(
+      404,
+    );
+    // Moving its own record into another patient's compartment is a write there: refused.
+    await patch(`/Observation/${own}`, [
+      { op: 'replace', path: '/subject/reference', value: `Patient/${theirs}` },
+    ]).expect(403);
+    // patient/Patient.rs has no u: its own Patient cannot be patched.
+    await patch(`/Patient/${mine}`, [{ op: 'add', path: '/active', value: true }]).expect(403);
+    const stored = await server.api.get(`/Observation/${own}`).expect(200);
+    expect(stored.body.meta.versionId).toBe('2');
+    expect(stored.body.subject.reference).toBe(`Patient/${mine}`);
+    expect((await server.api.get(`/Observation/${other}`).expect(200)).body.meta.versionId).toBe(
+      '1',
+    );
+  });
+});

@@ -415,6 +415,36 @@ describe('writes need the write action', () => {
       .expect(403);
   });
 
+  it('PATCH: the granted record is patched; a hidden one is a 404, a read-only grant a 403', async () => {
+    const asWriter = await world.token({
+      sub: 'dr-one',
+      scope: 'user/*.cruds',
+      fhirUser: `Practitioner/${id.drOne}`,
+    });
+    const patch = (path: string, ops: object[]) =>
+      request(server.base)
+        .patch(path)
+        .set(bearer(asWriter))
+        .set('Content-Type', 'application/json-patch+json')
+        .send(JSON.stringify(ops));
+    const ofA = await post(observation(id.a));
+    const ofC = await post(observation(id.c));
+    const amend = [{ op: 'replace', path: '/status', value: 'amended' }];
+    const patched = await patch(`/Observation/${ofA}`, amend).expect(200);
+    expect(patched.body.status).toBe('amended');
+    // B granted nothing: B's record is not found, even by a test op that would tell its content.
+    await patch(`/Observation/${id.obsB}`, [
+      { op: 'test', path: '/status', value: 'amended' },
+    ]).expect(404);
+    // C granted read access only (previous test): visible, but the write is refused.
+    const refused = await patch(`/Observation/${ofC}`, amend).expect(403);
+    expect(refused.body.resourceType).toBe('OperationOutcome');
+    const versions = async (ref: string) =>
+      (await server.api.get(`/${ref}`).expect(200)).body.meta.versionId;
+    expect(await versions(`Observation/${ofC}`)).toBe('1');
+    expect(await versions(`Observation/${id.obsB}`)).toBe('2');
+  });
+
   it('a patient writes into its own record without a grant', async () => {
     const asPatientB = await world.token({
       sub: 'patient-b',

@@ -468,7 +468,7 @@ describe('transaction', () => {
     }
     const patch = await post(
       transaction([valid, { request: { method: 'PATCH', url: 'Patient/x' } }]),
-    ).expect(405);
+    ).expect(400);
     expect(patch.body.issue[0].expression).toEqual(['Bundle.entry[1]']);
     await api.post('').set('Content-Type', FHIR_JSON).send('{"resourceType":').expect(400);
     expect(await snapshot()).toEqual(before);

@@ -477,7 +477,7 @@ describe('errors are OperationOutcomes with the right status', () => {
       .send(patient())
       .expect(405);
     expect(method.body.resourceType).toBe('OperationOutcome');
-    await api.patch('/Patient/123').set('Content-Type', FHIR_JSON).send({}).expect(405);
+    await api.put('/Patient').set('Content-Type', FHIR_JSON).send(patient()).expect(405);
   });
 });
 

@@ -209,6 +209,53 @@ describe('GET, POST _search and system search', () => {
     const only = await s.bundle('/?_type=Observation&_id=p01,p02');
     expect(only.total).toBe(1);
   });
+
+  it('pages a search over several types exactly once per resource when types share ids', async () => {
+    const shared = ['p03', 'p04', 'p05'];
+    await s.put(
+      ...shared.map((id) => ({
+        resourceType: 'Practitioner' as const,
+        id,
+        name: [{ family: `Doctor ${id}` }],
+      })),
+      { resourceType: 'Practitioner', id: 'p035', name: [{ family: 'Between' }] },
+    );
+    const expected = [
+      ...shared.map((id) => `Patient/${id}`),
+      ...[...shared, 'p035'].map((id) => `Practitioner/${id}`),
+    ].sort();
+    for (const sort of ['', '&_sort=_id', '&_sort=-_id']) {
+      const query = `/?_type=Patient,Practitioner&_id=${[...shared, 'p035'].join(',')}&_count=1${sort}`;
+      const seen: string[] = [];
+      let next: string | undefined = query;
+      let last!: Bundle;
+      while (next) {
+        last = await s.bundle(next);
+        expect(matches(last).length, query).toBeLessThanOrEqual(1);
+        seen.push(...matches(last).map((e) => `${e.resource!.resourceType}/${e.resource!.id}`));
+        next = linkPath(last, 'next', s.server.base);
+        expect(seen.length).toBeLessThan(20);
+      }
+      expect(seen.sort(), query).toEqual(expected);
+      expect(last.total).toBe(expected.length);
+      // and back again through the previous links
+      const back: string[] = [];
+      let previous = linkPath(last, 'previous', s.server.base);
+      while (previous) {
+        const page = await s.bundle(previous);
+        back.push(...matches(page).map((e) => `${e.resource!.resourceType}/${e.resource!.id}`));
+        previous = linkPath(page, 'previous', s.server.base);
+        expect(back.length).toBeLessThan(20);
+      }
+      expect(
+        [
+          ...back,
+          ...matches(last).map((e) => `${e.resource!.resourceType}/${e.resource!.id}`),
+        ].sort(),
+        query,
+      ).toEqual(expected);
+    }
+  });
 });
 
 describe('unknown and malformed parameters', () => {

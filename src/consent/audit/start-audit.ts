@@ -25,6 +25,8 @@ const READS = new Set<InteractionName>([
   'history-system',
   'verify',
   'everything',
+  // A patch reads the current version (its test ops, the representation it returns).
+  'patch',
   'batch',
   'transaction',
 ]);

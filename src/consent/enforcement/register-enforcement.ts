@@ -35,6 +35,8 @@ const READS = new Set<InteractionName>([
   'search-system',
   'verify',
   'everything',
+  // A patch reads the current version (its test ops, the representation it returns).
+  'patch',
 ]);
 const READ = 0;
 const WRITE = 1;

@@ -1,7 +1,10 @@
 import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
 import { badRequest, FhirError, notSupported } from '../errors.js';
+import { JSON_PATCH } from '../http/negotiate.js';
 import { assertValid, parseETagVersion } from '../interactions/common.js';
 import { withoutId } from '../interactions/create.js';
+import { fhirPathPatch } from '../interactions/fhirpath-patch.js';
+import { jsonPatch, type PatchDocument } from '../interactions/patch.js';
 import type { Services } from '../interactions/types.js';
 import { assertIdMatches } from '../interactions/update.js';
 import { entryError } from './entry-error.js';
@@ -17,6 +20,16 @@ export type PlannedEntry = { index: number; fullUrl: string | undefined } & (
       id: string | undefined;
       query: string | undefined;
       resource: Resource;
+      ifMatch: number | undefined;
+    }
+  | {
+      method: 'PATCH';
+      type: string;
+      /** undefined for a conditional patch (`query`). */
+      id: string | undefined;
+      query: string | undefined;
+      /** The JSON Patch of the entry's Binary, or its Parameters (FHIRPath Patch). */
+      patch: PatchDocument;
       ifMatch: number | undefined;
     }
   | {
@@ -146,8 +159,11 @@ function planEntry(
       const { type, id, query } = instanceTarget(url, services);
       return { ...base, method, type, id, query, ifMatch: ifMatch(request.ifMatch) };
     }
-    case 'PATCH':
-      throw notSupported(405, 'PATCH is not supported in bundles yet');
+    case 'PATCH': {
+      const { type, id, query } = instanceTarget(url, services);
+      const patch = entryPatch(entry);
+      return { ...base, method, type, id, query, patch, ifMatch: ifMatch(request.ifMatch) };
+    }
     default:
       throw badRequest(`Unknown request method ${String(method)}`);
   }
@@ -203,6 +219,42 @@ function entryResource(entry: BundleEntry, type: string): Resource {
     );
   }
   return resource as Resource;
+}
+
+/**
+ * The patch of a PATCH entry: a Parameters resource is a FHIRPath Patch; a JSON Patch is
+ * carried, as R4 does, in a Binary whose contentType is application/json-patch+json and
+ * whose data is the patch, base64.
+ */
+function entryPatch(entry: BundleEntry): PatchDocument {
+  const resource = entry.resource as unknown as Record<string, unknown> | undefined;
+  if (resource === undefined || resource === null || typeof resource !== 'object') {
+    throw badRequest(
+      `A PATCH entry carries a Parameters (FHIRPath Patch) or a Binary (${JSON_PATCH})`,
+    );
+  }
+  if (resource.resourceType === 'Parameters') return fhirPathPatch(resource);
+  const contentType = String(resource.contentType ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+  if (resource.resourceType !== 'Binary' || contentType !== JSON_PATCH) {
+    throw notSupported(
+      415,
+      `A PATCH entry must carry a Parameters (FHIRPath Patch) or a Binary with contentType ${JSON_PATCH}`,
+    );
+  }
+  const data = resource.data;
+  if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s/g, ''))) {
+    throw badRequest('The PATCH Binary has no base64 data', 'Binary.data');
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
+  } catch {
+    throw badRequest('The PATCH Binary data is not JSON', 'Binary.data');
+  }
+  return jsonPatch(body);
 }
 
 function ifMatch(value: string | undefined): number | undefined {

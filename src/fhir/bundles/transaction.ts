@@ -19,7 +19,7 @@ import {
 
 /**
  * A transaction: every write in ONE database transaction, in the spec's order
- * (DELETE, POST, PUT), with fullUrls resolved in every reference. Any failing
+ * (DELETE, POST, PUT/PATCH), with fullUrls resolved in every reference. Any failing
  * entry fails the whole bundle with an OperationOutcome naming it, and nothing
  * is stored. GET entries are answered after the commit, so they see its result.
  */
@@ -34,7 +34,9 @@ export async function runTransaction(
   });
   const ordered = [...entries].sort((a, b) => METHOD_ORDER[a.method]! - METHOD_ORDER[b.method]!);
   const deletes = ordered.filter((e): e is DeleteEntry => e.method === 'DELETE');
-  const writes = ordered.filter((e): e is WriteEntry => e.method === 'POST' || e.method === 'PUT');
+  const writes = ordered.filter(
+    (e): e is WriteEntry => e.method === 'POST' || e.method === 'PUT' || e.method === 'PATCH',
+  );
   for (const entry of [...deletes, ...writes]) {
     await naming(entry, () => runBeforeOperation(services.hooks, entryOperation(entry), req.ctx));
   }

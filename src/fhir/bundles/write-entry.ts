@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
 import type { RequestContext } from '../hooks.js';
 import { matchIfNoneExist, withoutId } from '../interactions/create.js';
 import { conditionalDelete, deleteVersion } from '../interactions/delete.js';
+import { conditionalPatchId, patchedResource } from '../interactions/patch.js';
 import type { Services, WriteResult } from '../interactions/types.js';
 import { conditionalUpdateId } from '../interactions/update.js';
 import { type WriteRequest, WriteRequestError, type Writer } from '../storage/resource-store.js';
@@ -9,21 +11,24 @@ import type { EntryResult } from './entry-result.js';
 import type { PlannedEntry } from './parse-bundle.js';
 import { rewriteReferences } from './references.js';
 
-export type WriteEntry = Extract<PlannedEntry, { method: 'POST' | 'PUT' }>;
+export type WriteEntry = Extract<PlannedEntry, { method: 'POST' | 'PUT' | 'PATCH' }>;
 export type DeleteEntry = Extract<PlannedEntry, { method: 'DELETE' }>;
 
-/** Where a create or update entry goes, decided before anything referring to it is written. */
+/** Where a create, update or patch entry goes, decided before anything referring to it is written. */
 export interface Target {
   entry: WriteEntry;
   id: string;
   /** The resource a conditional create matched: nothing is written for it. */
   existing?: WriteResult;
+  /** A patch entry's result: the current version with the patch applied, checked valid. */
+  patched?: Resource;
 }
+
+const INTERACTIONS = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as const;
 
 /** The operation the beforeOperation hooks see for a write entry. */
 export function entryOperation(entry: WriteEntry | DeleteEntry) {
-  const interaction =
-    entry.method === 'POST' ? 'create' : entry.method === 'PUT' ? 'update' : 'delete';
+  const interaction = INTERACTIONS[entry.method];
   return {
     interaction,
     resourceType: entry.type,
@@ -31,7 +36,10 @@ export function entryOperation(entry: WriteEntry | DeleteEntry) {
   } as const;
 }
 
-/** Looks up conditional criteria (ifNoneExist, `PUT Type?query`) and fixes the entry's id. */
+/**
+ * Looks up conditional criteria (ifNoneExist, `PUT Type?query`, `PATCH Type?query`) and fixes
+ * the entry's id; a patch is applied here, to the current version, locked until commit.
+ */
 export async function resolveTarget(
   writer: Writer,
   services: Services,
@@ -43,6 +51,12 @@ export async function resolveTarget(
       ? await matchIfNoneExist(writer, services, entry.type, entry.ifNoneExist, ctx)
       : undefined;
     return existing ? { entry, id: existing.version.id, existing } : { entry, id: randomUUID() };
+  }
+  if (entry.method === 'PATCH') {
+    const id = entry.id ?? (await conditionalPatchId(writer, services, entry.type, entry.query!));
+    const { type, patch, ifMatch } = entry;
+    const patched = await patchedResource(writer, services, ctx, type, id, patch, ifMatch);
+    return { entry, id, patched };
   }
   const id =
     entry.id ??
@@ -77,7 +91,18 @@ export async function writeTargets(
   references: ReadonlyMap<string, string>,
 ): Promise<EntryResult[]> {
   const toWrite = targets.filter((t) => !t.existing);
-  const requests: WriteRequest[] = toWrite.map(({ entry, id }) => {
+  const requests: WriteRequest[] = toWrite.map(({ entry, id, patched }) => {
+    if (entry.method === 'PATCH') {
+      // References in the patch's values name fullUrls of the bundle like any entry's.
+      rewriteReferences(patched, references);
+      return {
+        resourceType: entry.type,
+        id,
+        method: 'PATCH',
+        resource: patched,
+        ifMatch: entry.ifMatch,
+      };
+    }
     rewriteReferences(entry.resource, references);
     return entry.method === 'POST'
       ? {
@@ -110,7 +135,7 @@ export async function writeTargets(
   });
 }
 
-/** Writes one create or update entry (a batch entry) with its references rewritten. */
+/** Writes one create, update or patch entry (a batch entry) with its references rewritten. */
 export async function writeTarget(
   writer: Writer,
   target: Target,

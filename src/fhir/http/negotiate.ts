@@ -3,7 +3,9 @@ import { notSupported } from '../errors.js';
 
 export const FHIR_JSON = 'application/fhir+json';
 export const FORM = 'application/x-www-form-urlencoded';
-const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
+/** RFC 6902 JSON Patch, which PATCH takes besides a FHIRPath Patch in FHIR JSON. */
+export const JSON_PATCH = 'application/json-patch+json';
+export const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 const FORMAT_ALIASES = new Set(['json', ...JSON_TYPES]);
 
 /**
@@ -31,10 +33,11 @@ function formatError(req: Request): Error | undefined {
     Number(req.headers['content-length'] ?? 0) > 0 ||
     req.headers['transfer-encoding'] !== undefined;
   const searchForm = req.method === 'POST' && req.path.endsWith('/_search') && req.is(FORM);
-  if (hasBody && !searchForm && !req.is(JSON_TYPES)) {
+  const patch = req.method === 'PATCH';
+  if (hasBody && !searchForm && !(patch && req.is(JSON_PATCH)) && !req.is(JSON_TYPES)) {
     return notSupported(
       415,
-      `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${FHIR_JSON}`,
+      `Content-Type "${req.headers['content-type'] ?? '(none)'}" is not supported; use ${patch ? `${JSON_PATCH} or ${FHIR_JSON}` : FHIR_JSON}`,
     );
   }
   return undefined;

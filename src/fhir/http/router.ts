@@ -9,7 +9,7 @@ import type { Logger } from '../../logger.js';
 import { FhirError, issue } from '../errors.js';
 import type { FhirRequest, Services } from '../interactions/types.js';
 import { errorHandler } from './error-handler.js';
-import { FORM, negotiate } from './negotiate.js';
+import { FORM, JSON_PATCH, negotiate } from './negotiate.js';
 import { send } from './send.js';
 
 export interface FhirRouterOptions {
@@ -42,7 +42,7 @@ export function fhirRouter({
   router.use(
     express.json({
       limit: maxBodyBytes,
-      type: ['application/fhir+json', 'application/json', 'application/json+fhir'],
+      type: ['application/fhir+json', 'application/json', 'application/json+fhir', JSON_PATCH],
       strict: false,
     }),
   );
@@ -50,7 +50,7 @@ export function fhirRouter({
   router.use(express.text({ type: FORM, limit: maxBodyBytes }));
 
   for (const route of services.routes) {
-    const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
+    const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
     router[method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       const started = process.hrtime.bigint();
       const fhirRequest = toFhirRequest(req, res, publicBaseUrl);

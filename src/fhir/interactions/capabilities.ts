@@ -66,6 +66,10 @@ export function capabilityStatement(services: Services, baseUrl: string): Capabi
     implementation: { description: 'fhir-ledger FHIR R4 server', url: baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
+    // The bodies PATCH takes: JSON Patch and FHIRPath Patch (a Parameters in FHIR JSON).
+    ...(has('patch')
+      ? { patchFormat: ['application/json-patch+json', 'application/fhir+json'] }
+      : {}),
     rest: [
       {
         mode: 'server',

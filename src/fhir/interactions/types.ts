@@ -25,7 +25,7 @@ export interface FhirResponse {
   status: number;
   resource?: Resource;
   headers?: Record<string, string>;
-  /** Apply `Prefer: return=...` to this response (create, update). */
+  /** Apply `Prefer: return=...` to this response (create, update, patch). */
   honourPrefer?: boolean;
   /** `resource` already as JSON, for a large fixed document served often (the CapabilityStatement). */
   serialized?: string;
@@ -73,7 +73,7 @@ export interface LedgerOperations {
 export type Handler = (req: FhirRequest, services: Services) => Promise<FhirResponse>;
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   /** CapabilityStatement interaction code, or an operation name starting with `$`. */
   interaction: InteractionName;

@@ -53,18 +53,22 @@ export function assertIdMatches(resource: Resource, id: string): void {
   }
 }
 
-/** Writes the next version of `type/id` (201 when it creates the resource). */
+/**
+ * Writes the next version of `type/id` (201 when it creates the resource); a patch
+ * (`method` PATCH) is written here too, so it is an update for every hook.
+ */
 export async function updateVersion(
   writer: Writer,
   type: string,
   id: string,
   resource: Resource,
   ifMatch?: number,
+  method: 'PUT' | 'PATCH' = 'PUT',
 ): Promise<WriteResult> {
   const { version, created } = await writer.write({
     resourceType: type,
     id,
-    method: 'PUT',
+    method,
     resource: { ...resource, id },
     ifMatch,
   });

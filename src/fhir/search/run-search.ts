@@ -2,7 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import type pg from 'pg';
 import type { RequestContext } from '../hooks.js';
 import { withLeadingKeys } from '../storage/resource-store.js';
-import type { SearchRequest } from './parse-query.js';
+import type { SearchRequest, SortKey } from './parse-query.js';
 import { MAX_JOIN_IDS, resolveJoins, tooManyJoined } from './resolve-joins.js';
 import type { ParamResolver } from './search-parameters.js';
 import { Sql } from './sql.js';
@@ -62,6 +62,18 @@ function rowType(request: SearchRequest, sql: Sql): string {
   return request.types.length === 1 ? sql.p(request.types[0]) : 'r.resource_type';
 }
 
+const BY_TYPE: SortKey = { code: '_type', param: undefined, descending: false };
+
+/**
+ * The keys a search is ordered and paged by (the id breaks the last tie): `_sort`'s, and over
+ * several types the type before the id, since two types can share an id: a keyset on the id
+ * alone would skip or repeat one of them at a page boundary. A single type pages as sorted.
+ */
+export function orderKeys(request: Pick<SearchRequest, 'types' | 'sort'>): SortKey[] {
+  if (request.types.length < 2 || request.sort.some((k) => k.code === '_type')) return request.sort;
+  return [...request.sort, BY_TYPE];
+}
+
 function pageQuery(
   request: SearchRequest,
   resolver: ParamResolver,
@@ -71,8 +83,9 @@ function pageQuery(
   const sql = new Sql();
   const rType = rowType(request, sql);
   const where = whereClause(request, sql, resolver, rType);
-  const exprs = request.sort.map((k) => sortExpression(k, 'r', sql, rType));
-  const { orderBy, keyset } = orderAndKeyset(request.sort, exprs, 'r', cursor, sql);
+  const keys = orderKeys(request);
+  const exprs = keys.map((k) => sortExpression(k, 'r', sql, rType));
+  const { orderBy, keyset } = orderAndKeyset(keys, exprs, 'r', cursor, sql);
   const select = exprs.map((e, i) => `, ${e} AS s${i}`).join('');
   return {
     text: `SELECT r.content${select}, r.id FROM resource_current r WHERE ${where} AND ${keyset} ORDER BY ${orderBy} LIMIT ${limit}`,
@@ -108,7 +121,9 @@ export async function runSearch(
     };
     request = { ...request, filters: await resolveJoins(request.filters, visibleIds) };
   }
-  const cursor = request.cursor ? decodeCursor(request.cursor, request.sort.length) : undefined;
+  const cursor = request.cursor
+    ? decodeCursor(request.cursor, orderKeys(request).length)
+    : undefined;
   if (filter && !cursor && request.total !== 'none') {
     return firstPageAndTotal(client, request, resolver, filter, ctx);
   }
@@ -222,6 +237,8 @@ async function countMatches(
       if (counted > MAX_FILTERED_TOTAL) return undefined;
     }
     if (rows.length < 500) return counted;
-    position = { values: [], id: rows[rows.length - 1].id, before: false };
+    const last = rows[rows.length - 1];
+    const values = Array.from({ length: query.sortCount }, (_, i) => last[`s${i}`] ?? null);
+    position = { values, id: last.id, before: false };
   }
 }
