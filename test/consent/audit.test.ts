@@ -102,6 +102,29 @@ const detail = (event: AuditEvent, type: string) =>
     (e.detail ?? []).filter((d) => d.type === type).map((d) => d.valueString),
   );
 
+/** A server of its own whose audit flushes only when stopped (flush interval one minute). */
+async function serverWithSlowAudit(auditMaxPending: number): Promise<TestServer> {
+  return startTestServer(
+    {
+      ledger: chain.ledgerConfig(),
+      consent: {
+        saltFile: path.join(await mkdtemp(path.join(tmpdir(), 'audit-salt-')), 'salt'),
+        fromBlock: 0n,
+        maxStalenessBlocks: 2,
+        maxHeadAgeMs: 5000,
+        pollIntervalMs: 50,
+        confirmations: 0,
+        custodianClients: ['test-harness'],
+        custodianGrants: true,
+        auditFlushMs: 60_000,
+        auditMaxPending,
+        auditGroup: true,
+      },
+    },
+    registerRefusal,
+  );
+}
+
 describe('AuditEvent for every access decision', () => {
   it('audits a custodian read: BALP PatientRead, who, patient, what was returned, policy and block', async () => {
     const { patient, observations } = await patientWithObservations('Audited', 1);
@@ -256,25 +279,7 @@ describe('AuditEvent for every access decision', () => {
   });
 
   it('refuses reads while the audit is too far behind, and writes what is buffered when the server stops', async () => {
-    const slow = await startTestServer(
-      {
-        ledger: chain.ledgerConfig(),
-        consent: {
-          saltFile: path.join(await mkdtemp(path.join(tmpdir(), 'audit-salt-')), 'salt'),
-          fromBlock: 0n,
-          maxStalenessBlocks: 2,
-          maxHeadAgeMs: 5000,
-          pollIntervalMs: 50,
-          confirmations: 0,
-          custodianClients: ['test-harness'],
-          custodianGrants: true,
-          auditFlushMs: 60_000,
-          auditMaxPending: 2,
-          auditGroup: true,
-        },
-      },
-      registerRefusal,
-    );
+    const slow = await serverWithSlowAudit(2);
     const client = new pg.Client({ connectionString: slow.databaseUrl });
     await client.connect();
     try {
@@ -307,26 +312,8 @@ describe('AuditEvent for every access decision', () => {
     }
   });
   it('groups the reads of one caller about one patient that share a flush into one AuditEvent naming each request', async () => {
-    const batched = await startTestServer(
-      {
-        ledger: chain.ledgerConfig(),
-        consent: {
-          saltFile: path.join(await mkdtemp(path.join(tmpdir(), 'audit-salt-')), 'salt'),
-          fromBlock: 0n,
-          maxStalenessBlocks: 2,
-          maxHeadAgeMs: 5000,
-          pollIntervalMs: 50,
-          confirmations: 0,
-          custodianClients: ['test-harness'],
-          custodianGrants: true,
-          // No flush before the test asks for one: every read below is in the same flush.
-          auditFlushMs: 60_000,
-          auditMaxPending: 50_000,
-          auditGroup: true,
-        },
-      },
-      registerRefusal,
-    );
+    // No flush before the test asks for one: every read below is in the same flush.
+    const batched = await serverWithSlowAudit(50_000);
     const client = new pg.Client({ connectionString: batched.databaseUrl });
     await client.connect();
     try {
