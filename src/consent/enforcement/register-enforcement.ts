@@ -106,22 +106,22 @@ export function registerEnforcement(context: ConsentContext): void {
   // A Provenance is the data of the patients of its targets too: their compartments are looked
   // up (per request: a target's current content can change) in one query per batch of
   // candidates (`prepare`), or per resource on single reads.
-  const readPatients = async (state: RequestEnforcement, resource: Resource) => {
-    const own = compartmentsOf(resource);
+  const withTargetPatients = async (
+    client: Tx | typeof services.db.pool,
+    resource: Resource,
+    own: CompartmentPatients | undefined,
+    targets: TargetContents,
+  ) => {
     if (resource.resourceType !== 'Provenance') return own;
-    await loadProvenanceTargets(services.db.pool, [resource], state.targets);
-    return provenancePatients(resource as Provenance, own, state.targets, params);
-  };
-
-  // A Provenance a client writes is a write into its targets' patients' records: judged in the
-  // transaction (it sees targets written with it), without the read cache (it may roll back).
-  const writtenPatients = async (tx: Tx, resource: Resource) => {
-    const own = compartmentPatients(resource, params);
-    if (resource.resourceType !== 'Provenance') return own;
-    const targets: TargetContents = new Map();
-    await loadProvenanceTargets(tx, [resource], targets);
+    await loadProvenanceTargets(client, [resource], targets);
     return provenancePatients(resource as Provenance, own, targets, params);
   };
+  const readPatients = (state: RequestEnforcement, resource: Resource) =>
+    withTargetPatients(services.db.pool, resource, compartmentsOf(resource), state.targets);
+  // A Provenance a client writes is a write into its targets' patients' records: judged in the
+  // transaction (it sees targets written with it), without the read cache (it may roll back).
+  const writtenPatients = (tx: Tx, resource: Resource) =>
+    withTargetPatients(tx, resource, compartmentPatients(resource, params), new Map());
 
   const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
     let state = enforcementOf(ctx);

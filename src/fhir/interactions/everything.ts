@@ -14,12 +14,7 @@ import {
   visible,
 } from '../hooks.js';
 import { loadIncludes } from '../search/includes.js';
-import {
-  DEFAULT_COUNT,
-  type Filter,
-  MAX_COUNT,
-  type SearchRequest,
-} from '../search/parse-query.js';
+import { DEFAULT_COUNT, type Filter, MAX_COUNT, searchRequest } from '../search/parse-query.js';
 import { patientCompartmentParams } from '../search/patient-compartment-definition.js';
 import { runSearch } from '../search/run-search.js';
 import { INSTANT } from './history.js';
@@ -88,21 +83,15 @@ export const patientEverything: Handler = async (req, services) => {
         },
       ]
     : [];
-  const request: SearchRequest = {
-    types,
+  const request = searchRequest(types, {
     filters: [compartment, ...since],
     // By type, then id: the keyset stays exact when two types share an id.
     sort: [{ code: '_type', param: undefined, descending: false }],
     count: query.count,
-    total: 'accurate',
-    summary: undefined,
-    elements: undefined,
-    include: [],
-    revinclude: [],
     cursor: query.cursor,
     ignored: query.ignored,
     canonical: query.canonical,
-  };
+  });
   const filter = candidateFilter(services.hooks, req.ctx);
   const page = await runSearch(services.db.pool, request, services.params, filter, req.ctx);
   if (page.matches.length === 0 && filter) {
@@ -177,20 +166,11 @@ async function anyVisible(
 ): Promise<boolean> {
   const probe = await runSearch(
     services.db.pool,
-    {
-      types,
+    searchRequest(types, {
       filters: [compartmentFilter(patientId, types)],
-      sort: [],
       count: 0,
       total: 'none',
-      summary: undefined,
-      elements: undefined,
-      include: [],
-      revinclude: [],
-      cursor: undefined,
-      ignored: [],
-      canonical: [],
-    },
+    }),
     services.params,
     candidateFilter(services.hooks, req.ctx),
     req.ctx,

@@ -11,14 +11,13 @@ import {
 } from '../errors.js';
 import { type RequestContext, runBeforeOperation, visible } from '../hooks.js';
 import { FHIR_JSON, JSON_TYPES as FHIR_JSON_TYPES, JSON_PATCH } from '../http/negotiate.js';
-import { findMatches } from '../search/find-matches.js';
 import type { Writer } from '../storage/resource-store.js';
 import { validateResource } from '../validation/validate-resource.js';
 import { parseETagVersion, requireType, versionHeaders } from './common.js';
 import { fhirPathPatch } from './fhirpath-patch.js';
 import { maskResource } from './search.js';
 import type { FhirRequest, Handler, Services } from './types.js';
-import { updateVersion } from './update.js';
+import { conditionalMatch, updateVersion } from './update.js';
 
 /** A parsed patch (JSON Patch or FHIRPath Patch), applied to a copy of the current version. */
 export interface PatchDocument {
@@ -106,13 +105,9 @@ export async function conditionalPatchId(
   type: string,
   query: string,
 ): Promise<string> {
-  await writer.tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [
-    `${type}?${query}`,
-  ]);
-  const ids = await findMatches(services, writer.tx, type, query);
-  if (ids.length > 1) throw preconditionFailed(`Conditional patch matched more than one ${type}`);
-  if (ids.length === 0) throw notFound(`Conditional patch matched no ${type}`);
-  return ids[0]!;
+  const match = await conditionalMatch(writer, services, type, query, 'patch');
+  if (match === undefined) throw notFound(`Conditional patch matched no ${type}`);
+  return match;
 }
 
 /**

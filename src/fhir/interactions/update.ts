@@ -80,6 +80,26 @@ export async function updateVersion(
  * with no match the resource's own id (create-on-update) or a new one; several
  * matches are a 412, a body id other than the match a 400.
  */
+/**
+ * The single live match of a conditional write's criteria (undefined for none), with writes of
+ * the same criteria serialised until commit; more than one match is a 412.
+ */
+export async function conditionalMatch(
+  writer: Writer,
+  services: Services,
+  type: string,
+  query: string,
+  write: 'update' | 'patch',
+): Promise<string | undefined> {
+  await writer.tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [
+    `${type}?${query}`,
+  ]);
+  const ids = await findMatches(services, writer.tx, type, query);
+  if (ids.length > 1)
+    throw preconditionFailed(`Conditional ${write} matched more than one ${type}`);
+  return ids[0];
+}
+
 export async function conditionalUpdateId(
   writer: Writer,
   services: Services,
@@ -87,12 +107,7 @@ export async function conditionalUpdateId(
   query: string,
   resource: Resource,
 ): Promise<string> {
-  await writer.tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [
-    `${type}?${query}`,
-  ]);
-  const ids = await findMatches(services, writer.tx, type, query);
-  if (ids.length > 1) throw preconditionFailed(`Conditional update matched more than one ${type}`);
-  const [match] = ids;
+  const match = await conditionalMatch(writer, services, type, query, 'update');
   if (match === undefined) return resource.id ?? randomUUID();
   if (resource.id !== undefined && resource.id !== match) {
     throw badRequest(

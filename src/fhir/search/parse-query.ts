@@ -91,13 +91,12 @@ export class QueryError extends Error {}
  * Parses a FHIR search query. Malformed or unknown parameters throw when
  * `strict`; otherwise they are dropped and reported in `ignored`.
  */
-export function parseSearchQuery(
+/** A search of `types` with the defaults (no criteria, first page, accurate total), then `overrides`. */
+export function searchRequest(
   types: string[],
-  params: Array<[string, string]>,
-  resolver: ParamResolver,
-  strict: boolean,
+  overrides: Partial<SearchRequest> = {},
 ): SearchRequest {
-  const request: SearchRequest = {
+  return {
     types,
     filters: [],
     sort: [],
@@ -110,7 +109,17 @@ export function parseSearchQuery(
     cursor: undefined,
     ignored: [],
     canonical: [],
+    ...overrides,
   };
+}
+
+export function parseSearchQuery(
+  types: string[],
+  params: Array<[string, string]>,
+  resolver: ParamResolver,
+  strict: boolean,
+): SearchRequest {
+  const request = searchRequest(types);
   for (const [key, value] of params) {
     if (FORMAT_PARAMS.has(key)) continue;
     try {

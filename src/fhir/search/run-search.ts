@@ -127,22 +127,22 @@ export async function runSearch(
   if (filter && !cursor && request.total !== 'none') {
     return firstPageAndTotal(client, request, resolver, filter, ctx);
   }
-  const wanted = request.summary === 'count' ? 0 : request.count;
+  const wanted = pageSize(request);
   const matches: Match[] = [];
   let position = cursor;
   let exhausted = false;
   // Fetch in batches until the page (plus one to know if more follow) is filled.
   while (matches.length <= wanted && !exhausted) {
     const batch = Math.max(wanted + 1 - matches.length, filter ? 50 : 1);
-    const query = pageQuery(request, resolver, position, batch);
-    const { rows } = await client.query(query.text, query.values);
+    const rows = await candidates(
+      client,
+      pageQuery(request, resolver, position, batch),
+      filter,
+      ctx,
+    );
     exhausted = rows.length < batch;
-    const resources = rows.map((row) => withLeadingKeys(row.content as Resource));
-    if (filter?.prepare && resources.length > 0) await filter.prepare(resources, ctx);
-    for (const [i, row] of rows.entries()) {
-      const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
-      position = { values: sortValues, id: row.id, before: cursor?.before ?? false };
-      const resource = resources[i]!;
+    for (const { id, resource, sortValues } of rows) {
+      position = { values: sortValues, id, before: cursor?.before ?? false };
       if (filter && !(await filter(resource, ctx))) continue;
       matches.push({ resource, sortValues });
       if (matches.length > wanted) break;
@@ -167,6 +167,32 @@ export async function runSearch(
   };
 }
 
+/** Rows on the page: none for `_summary=count`. */
+function pageSize(request: SearchRequest): number {
+  return request.summary === 'count' ? 0 : request.count;
+}
+
+/** One batch of candidates in the page's order, prepared for the filter's decisions. */
+async function candidates(
+  client: pg.Pool | pg.ClientBase,
+  query: Query,
+  filter: CandidateFilter | undefined,
+  ctx: RequestContext,
+): Promise<Array<Match & { id: string }>> {
+  const { rows } = await client.query(query.text, query.values);
+  const batch = rows.map((row) => ({
+    id: row.id as string,
+    resource: withLeadingKeys(row.content as Resource),
+    sortValues: Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null),
+  }));
+  if (filter?.prepare && batch.length > 0)
+    await filter.prepare(
+      batch.map((c) => c.resource),
+      ctx,
+    );
+  return batch;
+}
+
 /**
  * The first page of a filtered search with its total, in one pass over the candidates (in the
  * page's order): each candidate is read and decided once, where a page pass and a count pass
@@ -179,19 +205,15 @@ async function firstPageAndTotal(
   filter: CandidateFilter,
   ctx: RequestContext,
 ): Promise<SearchPage> {
-  const wanted = request.summary === 'count' ? 0 : request.count;
+  const wanted = pageSize(request);
   const matches: Match[] = [];
   let visible = 0;
   let position: Cursor | undefined;
   for (;;) {
     const query = pageQuery(request, resolver, position, FILTERED_BATCH);
-    const { rows } = await client.query(query.text, query.values);
-    const resources = rows.map((row) => withLeadingKeys(row.content as Resource));
-    if (filter.prepare && resources.length > 0) await filter.prepare(resources, ctx);
-    for (const [n, row] of rows.entries()) {
-      const sortValues = Array.from({ length: query.sortCount }, (_, i) => row[`s${i}`] ?? null);
-      position = { values: sortValues, id: row.id, before: false };
-      const resource = resources[n]!;
+    const rows = await candidates(client, query, filter, ctx);
+    for (const { id, resource, sortValues } of rows) {
+      position = { values: sortValues, id, before: false };
       if (!(await filter(resource, ctx))) continue;
       visible++;
       if (matches.length <= wanted) matches.push({ resource, sortValues });
@@ -228,17 +250,14 @@ async function countMatches(
   let position: Cursor | undefined;
   const unsorted = { ...request, sort: [], cursor: undefined };
   for (;;) {
-    const query = pageQuery(unsorted, resolver, position, 500);
-    const { rows } = await client.query(query.text, query.values);
-    const resources = rows.map((row) => row.content as Resource);
-    if (filter.prepare && resources.length > 0) await filter.prepare(resources, ctx);
-    for (const resource of resources) {
+    const query = pageQuery(unsorted, resolver, position, FILTERED_BATCH);
+    const rows = await candidates(client, query, filter, ctx);
+    for (const { resource } of rows) {
       if (await filter(resource, ctx)) counted++;
       if (counted > MAX_FILTERED_TOTAL) return undefined;
     }
-    if (rows.length < 500) return counted;
-    const last = rows[rows.length - 1];
-    const values = Array.from({ length: query.sortCount }, (_, i) => last[`s${i}`] ?? null);
-    position = { values, id: last.id, before: false };
+    if (rows.length < FILTERED_BATCH) return counted;
+    const last = rows[rows.length - 1]!;
+    position = { values: last.sortValues, id: last.id, before: false };
   }
 }
