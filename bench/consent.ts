@@ -6,7 +6,7 @@
  *  2. decisions per second of the engine alone (and with the compartment extraction);
  *  3. revoke-to-deny latency: revoke on the contract, read until denied; with anvil
  *     automining and with 1-second blocks (target: p99 within one block time + 100 ms).
- * The audit writer is not part of this branch: its cost is not in these figures.
+ * The enforced server also writes the access audit (AuditEvents) and anchors what it writes.
  *
  *   npm run bench:consent [-- --seconds 8 --connections 8 --samples 20]
  */
@@ -375,7 +375,7 @@ try {
 
 async function start(env: Record<string, string>, extra: string[]): Promise<string> {
   const { url, child } = await spawnServer(
-    ['--import', 'tsx', path.resolve('bench/consent-server.ts'), ...extra],
+    [path.resolve('bench/consent-server.mjs'), ...extra],
     { ...process.env, ...env },
     'listening',
   );

@@ -10,15 +10,14 @@
  *
  *   npm run bench:import [-- --passes 5 --concurrency 4 --dir test/fixtures/synthea]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 import { importBundles, listBundleFiles } from '../src/import/import-bundles.js';
 import { processTreeCpu } from './process-cpu.js';
+import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,37 +29,18 @@ const { values: args } = parseArgs({
 const passes = Number(args.passes);
 const concurrency = Number(args.concurrency);
 
-function start(
-  command: string[],
-  env: Record<string, string>,
-): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, command, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg: string; url?: string };
-      if (entry.msg === 'fhir-ledger listening' || entry.msg === 'listening') {
-        lines.close();
-        child.stdout!.resume(); // request logs are drained, not parsed
-        resolve({ url: entry.url!, child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
-
 const files = await listBundleFiles([args.dir]);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fhir-ledger-bench-import-'));
-const server = await start([path.resolve('dist/main.js')], {
-  PORT: '0',
-  HOST: '127.0.0.1',
-  DATA_DIR: dataDir,
-  LOG_LEVEL: 'info',
-});
-const plain = await start(['--import', 'tsx', path.resolve('bench/plain-express.ts')], {});
+const server = await spawnServer(
+  [path.resolve('dist/main.js')],
+  { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+  'fhir-ledger listening',
+);
+const plain = await spawnServer(
+  ['--import', 'tsx', path.resolve('bench/plain-express.ts')],
+  process.env,
+  'listening',
+);
 const token = await localAccessToken(defaultAuthPaths(dataDir), server.url);
 const accessToken = async () => token;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -3,14 +3,20 @@ import readline from 'node:readline';
 
 /**
  * Starts a server process and resolves with the URL of its JSON log line `listening`
- * (e.g. 'fhir-ledger listening'); later log lines are drained, not parsed.
+ * (e.g. 'fhir-ledger listening'); later log lines are drained, not parsed. With
+ * BENCH_CPU_PROF=<dir> the server writes a V8 CPU profile there when it exits.
  */
 export function spawnServer(
   args: string[],
   env: NodeJS.ProcessEnv,
   listening: string,
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.BENCH_CPU_PROF;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout! });
     lines.on('line', (line) => {

@@ -45,6 +45,12 @@ export interface AccessRecord {
   decisions: Map<string, AccessDecision>;
   /** Versioned references (`Type/id/_history/vid`) of the resources returned. */
   returned: string[];
+  /**
+   * The patients (`Patient/<id>`) each version was decided for, by versioned reference: the
+   * audit files what was returned under these, so a Provenance is listed with its targets'
+   * patients, as enforcement judged it. A version missing here is nobody's data.
+   */
+  patientsOf: Map<string, string[]>;
 }
 
 const records = new WeakMap<RequestContext, AccessRecord>();
@@ -53,7 +59,7 @@ const records = new WeakMap<RequestContext, AccessRecord>();
 export function accessRecord(ctx: RequestContext): AccessRecord {
   let record = records.get(ctx);
   if (!record) {
-    record = { operations: [], decisions: new Map(), returned: [] };
+    record = { operations: [], decisions: new Map(), returned: [], patientsOf: new Map() };
     records.set(ctx, record);
   }
   return record;

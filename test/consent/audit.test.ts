@@ -179,6 +179,34 @@ describe('AuditEvent for every access decision', () => {
     }
   });
 
+  it('files a Provenance under its targets’ patients when a response covers several', async () => {
+    const a = await patientWithObservations('ProvenanceA', 1);
+    const b = await patientWithObservations('ProvenanceB', 1);
+    // The server's Provenance of each Observation: A's and B's data, though it names no patient.
+    const provenanceOf = async (observation: Observation) => {
+      const res = await api.get(`/Provenance?target=Observation/${observation.id}`).expect(200);
+      return (res.body as Bundle).entry![0]!.resource!;
+    };
+    const provenances = [
+      await provenanceOf(a.observations[0]!),
+      await provenanceOf(b.observations[0]!),
+    ];
+    await api
+      .get(`/Provenance?_id=${provenances.map((p) => p.id).join(',')}`)
+      .set('X-Request-Id', 'provenance-two')
+      .expect(200);
+    const events = await auditsOf(db, 'provenance-two', 2);
+    const byPatient = new Map(events.map((e) => [patientIn(e), e]));
+    for (const [{ patient }, provenance] of [
+      [a, provenances[0]!],
+      [b, provenances[1]!],
+    ] as const) {
+      expect(returnedIn(byPatient.get(patient)!)).toEqual([
+        `Provenance/${provenance.id}/_history/${provenance.meta!.versionId}`,
+      ]);
+    }
+  });
+
   it('audits a read refused before any patient is known (503 fail-closed)', async () => {
     failClosed = true;
     try {

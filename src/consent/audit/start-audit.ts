@@ -81,7 +81,12 @@ export function startAudit(context: ConsentContext): RunningAudit {
     }
     const returnedByPatient =
       outcome.status < 400
-        ? byPatient(returned.get(ctx) ?? [], [...decisionsByPatient.keys()], services.params)
+        ? byPatient(
+            returned.get(ctx) ?? [],
+            [...decisionsByPatient.keys()],
+            record?.patientsOf,
+            services.params,
+          )
         : new Map<string, string[]>();
     writer.add(
       balpAuditEvents({
@@ -117,13 +122,15 @@ function groupByPatient(decisions: Iterable<AccessDecision>): Map<string, Access
 }
 
 /**
- * Versioned references of the returned patient data, by patient. With one patient decided on
- * (nearly every request), everything returned of patient data types is that patient's: the
- * compartment is only worked out when several patients share the response.
+ * Versioned references of the returned patient data, by patient: the patients enforcement
+ * decided each version for (a Provenance is its targets' patients' data). A version it did not
+ * decide on for reading (the new version a PATCH returns) is filed by its compartment; with one
+ * patient decided on, everything of a patient data type is that patient's.
  */
 function byPatient(
   resources: Resource[],
   patients: string[],
+  decidedFor: Map<string, string[]> | undefined,
   params: ParamResolver,
 ): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -135,13 +142,16 @@ function byPatient(
   const only = patients.length === 1 && patients[0] ? patients[0] : undefined;
   for (const resource of resources) {
     const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
-    if (only) {
+    const decided = decidedFor?.get(ref);
+    if (decided) {
+      for (const patient of decided) add(patient, ref);
+    } else if (only) {
       if (resource.resourceType === 'Patient' || isCompartmentType(resource.resourceType)) {
         add(only, ref);
       }
-      continue;
+    } else {
+      for (const id of compartmentPatients(resource, params)?.ids ?? []) add(`Patient/${id}`, ref);
     }
-    for (const id of compartmentPatients(resource, params)?.ids ?? []) add(`Patient/${id}`, ref);
   }
   return out;
 }

@@ -190,9 +190,11 @@ export function registerEnforcement(context: ConsentContext): void {
     action = READ,
   ) => {
     if (!patients) return true;
-    const version = `${versionKey(resource)}|${action}`;
+    const key = versionKey(resource);
+    const version = `${key}|${action}`;
     const first = !state.recorded.has(version);
     state.recorded.add(version);
+    if (first) accessRecord(ctx).patientsOf.set(key, patientReferences(patients));
     let permitted = true;
     if (patients.unidentified && !state.caller.custodian && !state.caller.breakTheGlass) {
       permitted = false;
@@ -291,6 +293,11 @@ export function registerEnforcement(context: ConsentContext): void {
       decideFor(state, ctx, resource, await readPatients(state, resource));
     return resource;
   });
+}
+
+/** The patients a resource belongs to, as references (those named only by identifier: none). */
+function patientReferences(patients: CompartmentPatients): string[] {
+  return patients.ids.map((id) => `Patient/${id}`);
 }
 
 function refused(): FhirError {

@@ -1,11 +1,13 @@
 /**
  * The server for bench/consent.ts, configured from the environment like `fhir-ledger serve`;
  * with `--no-ledger` it runs without a chain, i.e. without consent enforcement: the baseline.
- * Prints one JSON line `{"msg":"listening","url":...}` once it listens.
+ * It runs the built server (dist/, as `npm start` does), not the sources through tsx, whose
+ * transform adds work to every call. Prints one JSON line `{"msg":"listening","url":...}`
+ * once it listens.
  */
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { startServer } from '../src/server.js';
+import { loadConfig } from '../dist/config.js';
+import { createLogger } from '../dist/logger.js';
+import { startServer } from '../dist/server.js';
 
 const config = loadConfig();
 const withoutLedger = process.argv.includes('--no-ledger');
