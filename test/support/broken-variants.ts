@@ -52,7 +52,11 @@ const atPlaces: [string, (p: Place) => boolean, Change][] = [
   ['time without a zone', (p) => isDate(p.value), (v) => `${(v as string).slice(0, 10)}T10:00:00`],
   ['time at hour 24', (p) => isDate(p.value), (v) => `${(v as string).slice(0, 10)}T24:00:00Z`],
   ['time without seconds', (p) => isDate(p.value), (v) => `${(v as string).slice(0, 10)}T10:00Z`],
-  ['space before the time', (p) => isDate(p.value), (v) => `${(v as string).slice(0, 10)} 10:00:00Z`],
+  [
+    'space before the time',
+    (p) => isDate(p.value),
+    (v) => `${(v as string).slice(0, 10)} 10:00:00Z`,
+  ],
   ['date only', (p) => isDate(p.value), (v) => (v as string).slice(0, 10)],
   ['unknown code', (p) => isCode(p.value), () => 'bogus-code'],
   ['code with a double space', (p) => isCode(p.value), (v) => `${v}  x`],
@@ -77,16 +81,35 @@ const atPlaces: [string, (p: Place) => boolean, Change][] = [
     (p) => isObject(p.value) && Object.keys(p.value).some((k) => CHOICE.test(k)),
     (v) => withChoice(v as Json, (prefix, json) => ({ ...json, [`${prefix}String`]: undefined })),
   ],
-  ['reference to another type', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: 'Claim/1' })],
-  ['contained reference', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: '#c1' })],
-  ['conditional reference', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: 'Patient?name=x' })],
-  ['absolute reference', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: 'http://x.org/fhir/Patient/1' })],
-  ['urn:uuid reference', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: 'urn:uuid:6d705d81-8546-43b2-b336-31a282128f2d' })],
-  ['reference of a bare slash', (p) => isReference(p.value), (v) => ({ ...(v as Json), reference: '/1' })],
   [
-    'primitive extension',
-    (p) => typeof p.value === 'string' && typeof p.path.at(-1) === 'string',
-    (v) => v,
+    'reference to another type',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: 'Claim/1' }),
+  ],
+  [
+    'contained reference',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: '#c1' }),
+  ],
+  [
+    'conditional reference',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: 'Patient?name=x' }),
+  ],
+  [
+    'absolute reference',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: 'http://x.org/fhir/Patient/1' }),
+  ],
+  [
+    'urn:uuid reference',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: 'urn:uuid:6d705d81-8546-43b2-b336-31a282128f2d' }),
+  ],
+  [
+    'reference of a bare slash',
+    (p) => isReference(p.value),
+    (v) => ({ ...(v as Json), reference: '/1' }),
   ],
 ];
 
@@ -99,30 +122,112 @@ const atRoot: [string, (r: Json) => Json][] = [
   ['id with an underscore', (r) => ({ ...r, id: 'bad_id' })],
   ['id of 65 characters', (r) => ({ ...r, id: 'p'.repeat(65) })],
   ['id as a number', (r) => ({ ...r, id: 7 })],
-  ['narrative outside the XHTML namespace', (r) => ({ ...r, text: { status: 'generated', div: '<div>x</div>' } })],
+  [
+    'narrative outside the XHTML namespace',
+    (r) => ({ ...r, text: { status: 'generated', div: '<div>x</div>' } }),
+  ],
   ['narrative that is not a div', (r) => ({ ...r, text: { status: 'generated', div: 'x' } })],
-  ['narrative with an unknown status', (r) => ({ ...r, text: { status: 'weird', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } })],
+  [
+    'narrative with an unknown status',
+    (r) => ({
+      ...r,
+      text: { status: 'weird', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' },
+    }),
+  ],
   ['narrative without div', (r) => ({ ...r, text: { status: 'generated' } })],
-  ['valid narrative', (r) => ({ ...r, text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } })],
+  [
+    'valid narrative',
+    (r) => ({
+      ...r,
+      text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' },
+    }),
+  ],
   ['valid contained resource', (r) => ({ ...r, contained: contained(organization) })],
-  ['invalid contained resource', (r) => ({ ...r, contained: contained({ resourceType: 'Observation', id: 'o1', status: 'bogus', code: { text: 'x' } }) })],
-  ['contained resource inside a contained resource', (r) => ({ ...r, contained: contained({ resourceType: 'Group', id: 'g', type: 'person', actual: true, contained: contained(organization) }) })],
-  ['contained resource with a version', (r) => ({ ...r, contained: contained({ ...organization, meta: { versionId: '1' } }) })],
-  ['contained resource of an unknown type', (r) => ({ ...r, contained: contained({ resourceType: 'Unicorn', id: 'u' }) })],
+  [
+    'invalid contained resource',
+    (r) => ({
+      ...r,
+      contained: contained({
+        resourceType: 'Observation',
+        id: 'o1',
+        status: 'bogus',
+        code: { text: 'x' },
+      }),
+    }),
+  ],
+  [
+    'contained resource inside a contained resource',
+    (r) => ({
+      ...r,
+      contained: contained({
+        resourceType: 'Group',
+        id: 'g',
+        type: 'person',
+        actual: true,
+        contained: contained(organization),
+      }),
+    }),
+  ],
+  [
+    'contained resource with a version',
+    (r) => ({ ...r, contained: contained({ ...organization, meta: { versionId: '1' } }) }),
+  ],
+  [
+    'contained resource of an unknown type',
+    (r) => ({ ...r, contained: contained({ resourceType: 'Unicorn', id: 'u' }) }),
+  ],
   ['contained object without a type', (r) => ({ ...r, contained: contained({ id: 'u' }) })],
-  ['contained resource with a bad id', (r) => ({ ...r, contained: contained({ ...organization, id: 'c_1' }) })],
+  [
+    'contained resource with a bad id',
+    (r) => ({ ...r, contained: contained({ ...organization, id: 'c_1' }) }),
+  ],
   ['valid extension', (r) => ({ ...r, extension: extension({ url: 'urn:x', valueString: 'a' }) })],
   ['extension without url', (r) => ({ ...r, extension: extension({ valueString: 'a' }) })],
-  ['extension with neither value nor extensions', (r) => ({ ...r, extension: extension({ url: 'urn:x' }) })],
-  ['extension with a value and extensions', (r) => ({ ...r, extension: extension({ url: 'urn:x', valueString: 'a', extension: extension({ url: 'urn:y', valueBoolean: true }) }) })],
-  ['extension with two values', (r) => ({ ...r, extension: extension({ url: 'urn:x', valueString: 'a', valueBoolean: true }) })],
-  ['extension with a bad value', (r) => ({ ...r, extension: extension({ url: 'urn:x', valueDate: '2023-02-29' }) })],
-  ['extension with a reference value', (r) => ({ ...r, extension: extension({ url: 'urn:x', valueReference: { reference: 'Claim/1' } }) })],
-  ['modifier extension', (r) => ({ ...r, modifierExtension: extension({ url: 'urn:x', valueCode: 'a' }) })],
+  [
+    'extension with neither value nor extensions',
+    (r) => ({ ...r, extension: extension({ url: 'urn:x' }) }),
+  ],
+  [
+    'extension with a value and extensions',
+    (r) => ({
+      ...r,
+      extension: extension({
+        url: 'urn:x',
+        valueString: 'a',
+        extension: extension({ url: 'urn:y', valueBoolean: true }),
+      }),
+    }),
+  ],
+  [
+    'extension with two values',
+    (r) => ({ ...r, extension: extension({ url: 'urn:x', valueString: 'a', valueBoolean: true }) }),
+  ],
+  [
+    'extension with a bad value',
+    (r) => ({ ...r, extension: extension({ url: 'urn:x', valueDate: '2023-02-29' }) }),
+  ],
+  [
+    'extension with a reference value',
+    (r) => ({
+      ...r,
+      extension: extension({ url: 'urn:x', valueReference: { reference: 'Claim/1' } }),
+    }),
+  ],
+  [
+    'modifier extension',
+    (r) => ({ ...r, modifierExtension: extension({ url: 'urn:x', valueCode: 'a' }) }),
+  ],
   ['in a collection Bundle', (r) => bundle(r)],
   ['in a Bundle in a Bundle', (r) => bundle(bundle(r))],
   ['broken, in a Bundle', (r) => bundle({ ...r, nickname: 'x' })],
-  ['with a reference to another type, in a Bundle', (r) => bundle({ ...r, extension: extension({ url: 'urn:x', valueReference: { reference: 'Claim/1' } }) })],
+  [
+    'with a reference to another type, in a Bundle',
+    (r) =>
+      bundle({
+        ...r,
+        extension: extension({ url: 'urn:x', valueReference: { reference: 'Claim/1' } }),
+      }),
+  ],
 ];
 
 /** Every variant of a resource: each change at the root, and each place change at `perChange` places. */
@@ -137,14 +242,17 @@ export function brokenVariants(resource: Json, seed: number, perChange = 2): Var
     const candidates = places.filter(applies);
     for (let n = 0; n < perChange && candidates.length > 0; n++) {
       const place = candidates[Math.floor(random() * candidates.length)]!;
-      const copy = structuredClone(resource);
       const at = place.path.map(String).join('.');
-      if (title === 'primitive extension') {
-        variants.push(...primitiveExtensions(copy, place.path), );
-      } else {
-        variants.push({ title: `${title} at ${at}`, resource: changeAt(copy, place.path, change) });
-      }
+      const copy = changeAt(structuredClone(resource), place.path, change);
+      variants.push({ title: `${title} at ${at}`, resource: copy });
     }
+  }
+  const primitives = places.filter(
+    (p) => typeof p.value === 'string' && typeof p.path.at(-1) === 'string',
+  );
+  for (let n = 0; n < perChange && primitives.length > 0; n++) {
+    const place = primitives[Math.floor(random() * primitives.length)]!;
+    variants.push(...primitiveExtensions(resource, place.path));
   }
   return variants;
 }
@@ -164,7 +272,10 @@ function primitiveExtensions(resource: Json, path: Key[]): Variant[] {
   };
   return [
     { title: `primitive extension at ${at}`, resource: withSibling(ext) },
-    { title: `primitive extension with an unknown element at ${at}`, resource: withSibling({ colour: 'red' }) },
+    {
+      title: `primitive extension with an unknown element at ${at}`,
+      resource: withSibling({ colour: 'red' }),
+    },
     { title: `primitive extension without a value at ${at}`, resource: withSibling(ext, false) },
     { title: `primitive extension as an array at ${at}`, resource: withSibling([null, ext]) },
   ];
@@ -185,9 +296,11 @@ function withChoice(value: Json, change: (prefix: string, json: Json) => Json): 
 
 function placesOf(value: unknown, path: Key[] = [], into: Place[] = []): Place[] {
   into.push({ path, value });
-  if (Array.isArray(value)) value.forEach((v, i) => placesOf(v, [...path, i], into));
-  else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) if (k !== 'resourceType') placesOf(v, [...path, k], into);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) placesOf(value[i], [...path, i], into);
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value))
+      if (k !== 'resourceType') placesOf(v, [...path, k], into);
   }
   return into;
 }
