@@ -29,24 +29,29 @@ export function strictChecks(
   const issues: OperationOutcomeIssue[] = [];
   // The typed crawl below cannot walk null array items or resources of unknown types.
   if (!checkJson(resource, resource.resourceType, definitions, issues)) return issues;
-  crawlTypedValue(
-    toTypedValue(resource),
-    {
-      onEnterObject(path, object, schema) {
-        checkSingleChoices(object, object.path ?? path, schema, issues);
+  try {
+    crawlTypedValue(
+      toTypedValue(resource),
+      {
+        onEnterObject(path, object, schema) {
+          checkSingleChoices(object, object.path ?? path, schema, issues);
+        },
+        visitProperty(parent, key, path, values, schema) {
+          const element = schema.elements[key];
+          for (const value of values.flat()) {
+            // The value's own path has array indexes and choice names resolved.
+            const at = value.path ?? path;
+            if (key === 'id' && definitions.isResourceType(parent.type)) checkId(value, at, issues);
+            checkValue(value, at, element, definitions, issues);
+          }
+        },
       },
-      visitProperty(parent, key, path, values, schema) {
-        const element = schema.elements[key];
-        for (const value of values.flat()) {
-          // The value's own path has array indexes and choice names resolved.
-          const at = value.path ?? path;
-          if (key === 'id' && definitions.isResourceType(parent.type)) checkId(value, at, issues);
-          checkValue(value, at, element, definitions, issues);
-        }
-      },
-    },
-    { skipMissingProperties: true },
-  );
+      { skipMissingProperties: true },
+    );
+  } catch {
+    // It throws on `_x` primitive extensions it cannot merge with their value (an
+    // array beside a single value, a non-object); the main validator reports those.
+  }
   return issues;
 }
 

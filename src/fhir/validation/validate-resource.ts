@@ -60,7 +60,9 @@ function runMedplum(resource: Resource, profile?: StructureDefinition): Operatio
     return medplumValidate(resource, profile ? { profile } : undefined).map(normalise);
   } catch (err) {
     if (err instanceof OperationOutcomeError) return (err.outcome.issue ?? []).map(normalise);
-    throw err;
+    // Shapes its typed crawl cannot read (a `_x` array beside a single value) make it
+    // throw: still the client's input, so an issue (a 400), never a 500.
+    return [issue('structure', `Resource could not be validated: ${(err as Error).message}`)];
   }
 }
 
