@@ -305,6 +305,22 @@ describe('create rejects resources the R4 specification forbids', () => {
   });
 });
 
+describe('input the validator library cannot read', () => {
+  it.each([
+    ['a primitive extension array beside a single value', { _gender: [null, { id: 'x' }] }],
+    ['a primitive extension that is not an object', { _gender: 'x' }],
+  ])('rejects %s with a 400, not a 500', async (_title, changes) => {
+    const before = await historyTotal('Patient');
+    const res = await api
+      .post('/Patient')
+      .set('Content-Type', FHIR_JSON)
+      .send(withChanges('Patient', changes));
+    expect(res.status).toBe(400);
+    expect(issuesOf(res.body).some((i) => i.severity === 'error')).toBe(true);
+    expect(await historyTotal('Patient')).toBe(before);
+  });
+});
+
 describe('update rejects invalid resources and stores nothing', () => {
   const put = (id: string, body: Json) =>
     api

@@ -29,24 +29,29 @@ export function strictChecks(
   const issues: OperationOutcomeIssue[] = [];
   // The typed crawl below cannot walk null array items or resources of unknown types.
   if (!checkJson(resource, resource.resourceType, definitions, issues)) return issues;
-  crawlTypedValue(
-    toTypedValue(resource),
-    {
-      onEnterObject(path, object, schema) {
-        checkSingleChoices(object, object.path ?? path, schema, issues);
+  try {
+    crawlTypedValue(
+      toTypedValue(resource),
+      {
+        onEnterObject(path, object, schema) {
+          checkSingleChoices(object, object.path ?? path, schema, issues);
+        },
+        visitProperty(parent, key, path, values, schema) {
+          const element = schema.elements[key];
+          for (const value of values.flat()) {
+            // The value's own path has array indexes and choice names resolved.
+            const at = value.path ?? path;
+            if (key === 'id' && definitions.isResourceType(parent.type)) checkId(value, at, issues);
+            checkValue(value, at, element, definitions, issues);
+          }
+        },
       },
-      visitProperty(parent, key, path, values, schema) {
-        const element = schema.elements[key];
-        for (const value of values.flat()) {
-          // The value's own path has array indexes and choice names resolved.
-          const at = value.path ?? path;
-          if (key === 'id' && definitions.isResourceType(parent.type)) checkId(value, at, issues);
-          checkValue(value, at, element, definitions, issues);
-        }
-      },
-    },
-    { skipMissingProperties: true },
-  );
+      { skipMissingProperties: true },
+    );
+  } catch {
+    // It throws on `_x` primitive extensions it cannot merge with their value (an
+    // array beside a single value, a non-object); the main validator reports those.
+  }
   return issues;
 }
 
@@ -58,17 +63,17 @@ function checkValue(
   issues: OperationOutcomeIssue[],
 ): void {
   const { type, value: v } = value;
-  if (INTEGER_TYPES.has(type) && typeof v === 'number' && (v < -2147483648 || v > 2147483647)) {
+  if (INTEGER_TYPES.has(type) && typeof v === 'number' && !isInt32(v)) {
     issues.push(issue('value', `${type} ${v} is outside the 32-bit range`, path));
   }
   if (typeof v !== 'string') return;
   if ((type === 'date' || type === 'dateTime' || type === 'instant') && !isCalendarDate(v)) {
     issues.push(issue('value', `Invalid ${type} "${v}": no such calendar date`, path));
   }
-  if (type === 'dateTime' && v.includes('T') && !TIME_ZONE.test(v)) {
+  if (type === 'dateTime' && !hasTimeZoneIfTimed(v)) {
     issues.push(issue('value', `Invalid dateTime "${v}": a time needs a time zone`, path));
   }
-  if (type === 'xhtml' && !XHTML_DIV.test(v)) {
+  if (type === 'xhtml' && !isXhtmlDiv(v)) {
     issues.push(issue('value', 'Narrative must be a <div> in the XHTML namespace', path));
   }
   const binding = element?.binding;
@@ -84,10 +89,16 @@ function checkValue(
 }
 
 function checkId(value: TypedValueWithPath, path: string, issues: OperationOutcomeIssue[]): void {
-  if (typeof value.value === 'string' && !ID.test(value.value)) {
+  if (typeof value.value === 'string' && !isResourceId(value.value)) {
     issues.push(issue('value', `Invalid id "${value.value}": 1-64 of A-Z a-z 0-9 - .`, path));
   }
 }
+
+// The rules on single values, shared with the fast base validator (base-validator.ts).
+export const isResourceId = (v: string): boolean => ID.test(v);
+export const isInt32 = (v: number): boolean => v >= -2147483648 && v <= 2147483647;
+export const hasTimeZoneIfTimed = (v: string): boolean => !v.includes('T') || TIME_ZONE.test(v);
+export const isXhtmlDiv = (v: string): boolean => XHTML_DIV.test(v);
 
 /** A choice element (`value[x]`) holds at most one value, so at most one of its typed properties. */
 function checkSingleChoices(
@@ -153,7 +164,7 @@ function checkJson(
   return wellFormed;
 }
 
-function isCalendarDate(value: string): boolean {
+export function isCalendarDate(value: string): boolean {
   const m = DATE_PART.exec(value);
   if (!m) return true; // the format itself is checked by the main validator
   const [, y, mo, d] = m;

@@ -2,6 +2,7 @@ import { validateResource as medplumValidate, OperationOutcomeError } from '@med
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from 'fhir/r4.js';
 import type { Definitions } from '../definitions.js';
 import { issue } from '../errors.js';
+import { fastBaseIssues } from './base-validator.js';
 import { strictChecks } from './strict-checks.js';
 
 export interface ValidationResult {
@@ -20,7 +21,7 @@ export function validateResource(
   definitions: Definitions,
   profile?: StructureDefinition,
 ): ValidationResult {
-  const issues = [...runMedplum(resource), ...strictChecks(resource, definitions)];
+  const issues = baseIssues(resource, definitions);
   const profiles = new Set<StructureDefinition>(profile ? [profile] : []);
   for (const url of resource.meta?.profile ?? []) {
     const known = definitions.profiles.get(url.split('|')[0]!);
@@ -38,12 +39,30 @@ export function validateResource(
   return { issues, ok: !issues.some((i) => i.severity === 'error' || i.severity === 'fatal') };
 }
 
+/**
+ * The issues against the base R4 definitions: the fast single walk where it can give
+ * the exact answer (most resources), else medplum's validator plus strictChecks.
+ */
+export function baseIssues(resource: Resource, definitions: Definitions): OperationOutcomeIssue[] {
+  return fastBaseIssues(resource, definitions) ?? medplumBaseIssues(resource, definitions);
+}
+
+/** The reference answer: what the fast path must reproduce, issue for issue. */
+export function medplumBaseIssues(
+  resource: Resource,
+  definitions: Definitions,
+): OperationOutcomeIssue[] {
+  return [...runMedplum(resource), ...strictChecks(resource, definitions)];
+}
+
 function runMedplum(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
   try {
     return medplumValidate(resource, profile ? { profile } : undefined).map(normalise);
   } catch (err) {
     if (err instanceof OperationOutcomeError) return (err.outcome.issue ?? []).map(normalise);
-    throw err;
+    // Shapes its typed crawl cannot read (a `_x` array beside a single value) make it
+    // throw: still the client's input, so an issue (a 400), never a 500.
+    return [issue('structure', `Resource could not be validated: ${(err as Error).message}`)];
   }
 }
 
