@@ -113,25 +113,41 @@ function withoutDuplicates(rows: IndexRows): IndexRows {
     const count = columns.param!.length;
     if (count < 2) continue;
     const names = Object.keys(columns);
-    const seen = new Set<string>();
-    let keep: number[] | undefined;
-    for (let n = 0; n < count; n++) {
-      let key = '';
-      for (const name of names) {
-        const value = columns[name]![n];
-        key += value === null ? '\u0001\u0000' : `${value}\u0000`;
-      }
-      if (seen.has(key)) {
-        keep ??= Array.from({ length: n }, (_, k) => k);
-        continue;
-      }
-      seen.add(key);
-      keep?.push(n);
-    }
-    if (!keep) continue;
+    const all = names.map((name) => columns[name]!);
+    const keep = count <= PAIRWISE ? keptPairwise(all, count) : keptByKey(all, count);
+    if (keep.length === count) continue;
     for (const name of names) columns[name] = keep.map((n) => columns[name]![n]);
   }
   return rows;
+}
+
+// Up to this many rows comparing each with those before costs less than building a key per row.
+const PAIRWISE = 32;
+
+/** Numbers of the rows whose values differ from every earlier row's in some column. */
+function keptPairwise(columns: unknown[][], count: number): number[] {
+  const keep: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const repeat = keep.some((k) => columns.every((values) => values[k] === values[n]));
+    if (!repeat) keep.push(n);
+  }
+  return keep;
+}
+
+function keptByKey(columns: unknown[][], count: number): number[] {
+  const seen = new Set<string>();
+  const keep: number[] = [];
+  for (let n = 0; n < count; n++) {
+    let key = '';
+    for (const values of columns) {
+      const value = values[n];
+      key += value === null ? '\u0001\u0000' : `${typeof value}:${value}\u0000`;
+    }
+    if (seen.has(key)) continue;
+    seen.add(key);
+    keep.push(n);
+  }
+  return keep;
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
