@@ -80,7 +80,7 @@ function firstReads(atom: Atom): ((resource: Record<string, unknown>) => boolean
   const type = start.left.name;
   const property = propertyOf(type, start.right.name);
   if (!property) return undefined;
-  const keys = property.keys.flatMap((key) => [key, `_${key}`]);
+  const keys = [...property.keys, ...property.extensionKeys];
   // A resource of another type (Person.address | RelatedPerson.address) is read by the steps.
   return (resource) =>
     resource.resourceType !== type || keys.some((key) => resource[key] !== undefined);
@@ -223,6 +223,8 @@ function resolvedType(value: unknown): string | undefined {
 /** How an element is stored: the JSON keys to try in order (one per type of a choice) and their types. */
 interface Property {
   keys: string[];
+  /** `_` + each key: where a primitive's id and extensions are. */
+  extensionKeys: string[];
   types: string[];
   /** The type given to values of type Element or BackboneElement (the first declared type). */
   firstType: string;
@@ -248,8 +250,10 @@ function describe(element: InternalSchemaElement | undefined): Property | null {
   const types = element?.type;
   if (!element || !types || types.length === 0) return null;
   const last = element.path.slice(element.path.lastIndexOf('.') + 1);
+  const keys = types.map((t) => last.replace('[x]', capitalize(t.code)));
   return {
-    keys: types.map((t) => last.replace('[x]', capitalize(t.code))),
+    keys,
+    extensionKeys: keys.map((key) => `_${key}`),
     types: types.map((t) => t.code),
     firstType: types[0]!.code,
   };
@@ -276,9 +280,9 @@ function child(name: string): Step {
       let found: unknown;
       let type = 'undefined';
       for (let n = 0; n < property.keys.length; n++) {
-        const key = property.keys[n]!;
-        if (value[`_${key}`] !== undefined) throw NEEDS_ENGINE; // the engine merges primitive extensions
-        found = value[key];
+        // The engine merges a primitive's extensions into the value it yields.
+        if (value[property.extensionKeys[n]!] !== undefined) throw NEEDS_ENGINE;
+        found = value[property.keys[n]!];
         if (found !== undefined) {
           type = property.types[n]!;
           break;
