@@ -99,7 +99,10 @@ function compileUnion(atom: Atom, rewrite: boolean): Step | undefined {
   const step = compileStep(atom, rewrite);
   if (!step || !rewrite) return step;
   return (input) =>
-    step(input).map(({ type, value }) => ({ type, value: relativeReferences(value) }));
+    step(input).map((item) => {
+      const value = relativeReferences(item.value);
+      return value === item.value ? item : { type: item.type, value };
+    });
 }
 
 /** `rewrite`: the engine would see absolute references rewritten, so reading one is refused. */
