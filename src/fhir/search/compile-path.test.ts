@@ -65,6 +65,14 @@ const handMade = [
       { reference: '#contained-1' },
       { type: 'Patient', identifier: { system: 'urn:mrn', value: '12' } },
       { identifier: { value: 'no-type' } },
+      { reference: 'http://other.example/fhir/patients/not-type-and-id' },
+      {
+        reference: 'Patient/p9',
+        identifier: {
+          value: 'x',
+          assigner: { reference: 'http://other.example/fhir/Organization/o1' },
+        },
+      },
     ],
     effectivePeriod: { start: '2020-01-01', end: '2020-02-01T10:00:00Z' },
     valueQuantity: {
