@@ -129,6 +129,12 @@ const handMade = [
     extension: [{ url: 'http://example.org/ext', valueCodeableConcept: { text: 'ext' } }],
   },
   {
+    resourceType: 'Patient',
+    _gender: { extension: [{ url: 'http://example.org/absent', valueCode: 'asked-declined' }] },
+    _birthDate: { id: 'b' },
+    name: [{ family: 'Ng', given: ['Al'], _given: [null, { id: 'only-extension' }] }],
+  },
+  {
     resourceType: 'Condition',
     subject: { reference: 'http://other.example/fhir/Patient/p1' },
     code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
