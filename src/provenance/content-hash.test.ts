@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { keccak256 } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { contentHash, fromHex, leafHash, toHex } from './content-hash.js';
 
@@ -33,5 +34,17 @@ describe('contentHash and leafHash', () => {
     const tree = StandardMerkleTree.of([[ref, toHex(a)]], ['string', 'bytes32']);
     expect(toHex(leafHash(ref, a))).toBe(tree.leafHash([ref, toHex(a)]));
     expect(fromHex(toHex(a))).toEqual(a);
+  });
+
+  it('hash the UTF-8 bytes of any size, one document after another', () => {
+    const patient = (text: string) =>
+      ({ resourceType: 'Patient', id: 'x', name: [{ text }] }) as never;
+    // Non-ASCII text, a document larger than the reused buffer, then small ones again.
+    for (const text of ['Zoë Müller 山田 👩‍⚕️', 'é'.repeat(200_000), 'a', '']) {
+      const canonical = JSON.stringify({ id: 'x', name: [{ text }], resourceType: 'Patient' });
+      expect(toHex(contentHash(patient(text)))).toBe(
+        keccak256(new TextEncoder().encode(canonical)),
+      );
+    }
   });
 });

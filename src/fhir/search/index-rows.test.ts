@@ -37,4 +37,22 @@ describe('indexRows', () => {
       'category|http://example.org/c|vital',
     ]);
   });
+
+  it('writes each row once however many the resource has', () => {
+    const coding = Array.from({ length: 60 }, (_, n) => ({
+      system: n % 2 ? 'http://loinc.org' : undefined,
+      code: String(n % 20),
+    }));
+    const observation: Observation = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding },
+    };
+    const { token } = indexRows(observation, params);
+    const rows = token.param.map((p, n) => `${p}|${token.system[n]}|${token.code[n]}`);
+    const codes = rows.filter((r) => r.startsWith('code|'));
+    // Coding n and n + 20 have the same system and code.
+    expect(codes).toHaveLength(20);
+    expect(new Set(codes).size).toBe(20);
+  });
 });

@@ -7,19 +7,37 @@ import {
   tryGetDataType,
 } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
+import { compilePath, type PathAccessor } from './compile-path.js';
 import { dateRange, normaliseString } from './normalise.js';
+import { parseReference, relativeReferences } from './references.js';
 import type { ParamDef, ParamResolver } from './search-parameters.js';
 
-// Parsing FHIRPath costs more than evaluating it; every expression is parsed once per process.
-const parsedExpressions = new Map<string, FhirPathAtom>();
-function compiled(expression: string): FhirPathAtom {
-  let atom = parsedExpressions.get(expression);
-  if (!atom) {
-    atom = parseFhirPath(expression);
-    parsedExpressions.set(expression, atom);
-  }
-  return atom;
+export { parseReference } from './references.js';
+
+interface CompiledExpression {
+  atom: FhirPathAtom;
+  /** Undefined when the expression has a shape compilePath does not read. */
+  accessor: PathAccessor | undefined;
 }
+
+// Parsing FHIRPath costs more than evaluating it; every expression is parsed once per process.
+const compiledExpressions = new Map<string, CompiledExpression>();
+function compiled(expression: string): CompiledExpression {
+  let entry = compiledExpressions.get(expression);
+  if (!entry) {
+    const atom = parseFhirPath(expression);
+    entry = { atom, accessor: compilePath(atom) };
+    compiledExpressions.set(expression, entry);
+  }
+  return entry;
+}
+
+/**
+ * How expressions are evaluated: `compiled` reads the JSON directly where compilePath can
+ * and uses the FHIRPath engine elsewhere; `engine` always uses the engine (the reference the
+ * compiled accessors are tested against).
+ */
+export type Evaluation = 'compiled' | 'engine';
 
 /**
  * Rows of every search index table for one resource version, column by column so
@@ -58,21 +76,28 @@ export function emptyRows(): IndexRows {
   };
 }
 
-export function indexRows(resource: Resource, params: ParamResolver): IndexRows {
+export function indexRows(
+  resource: Resource,
+  params: ParamResolver,
+  evaluation: Evaluation = 'compiled',
+): IndexRows {
   const rows = emptyRows();
   const typed = [toTypedValue(resource)];
   let resolvable: TypedValue[] | undefined;
   for (const param of params.all(resource.resourceType)) {
     if (!param.expression || param.type === 'composite' || param.type === 'special') continue;
-    let values: TypedValue[];
-    try {
-      // The engine's resolve() reads the type from a relative reference only, so
-      // `subject.where(resolve() is Patient)` sees absolute references as relative ones.
-      const uses = param.expression.includes('resolve()');
-      if (uses) resolvable ??= [toTypedValue(relativeReferences(resource))];
-      values = evalFhirPathTyped(compiled(param.expression), uses ? resolvable! : typed);
-    } catch {
-      continue; // a few official expressions use functions the engine lacks; those params stay unindexed
+    const { atom, accessor } = compiled(param.expression);
+    let values = evaluation === 'compiled' ? accessor?.(typed[0]!) : undefined;
+    if (!values) {
+      try {
+        // The engine's resolve() reads the type from a relative reference only, so
+        // `subject.where(resolve() is Patient)` sees absolute references as relative ones.
+        const uses = param.expression.includes('resolve()');
+        if (uses) resolvable ??= [toTypedValue(relativeReferences(resource))];
+        values = evalFhirPathTyped(atom, uses ? resolvable! : typed);
+      } catch {
+        continue; // a few official expressions use functions the engine lacks; those params stay unindexed
+      }
     }
     for (const v of values) addValue(rows, param, v);
   }
@@ -85,38 +110,44 @@ export function indexRows(resource: Resource, params: ParamResolver): IndexRows 
  */
 function withoutDuplicates(rows: IndexRows): IndexRows {
   for (const columns of Object.values(rows) as Array<Record<string, unknown[]>>) {
-    const names = Object.keys(columns);
     const count = columns.param!.length;
-    const seen = new Set<string>();
-    const keep: number[] = [];
-    for (let n = 0; n < count; n++) {
-      const key = names
-        .map((name) => {
-          const value = columns[name]![n];
-          return value === null ? '\u0001' : String(value);
-        })
-        .join('\u0000');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      keep.push(n);
-    }
+    if (count < 2) continue;
+    const names = Object.keys(columns);
+    const all = names.map((name) => columns[name]!);
+    const keep = count <= PAIRWISE ? keptPairwise(all, count) : keptByKey(all, count);
     if (keep.length === count) continue;
     for (const name of names) columns[name] = keep.map((n) => columns[name]![n]);
   }
   return rows;
 }
 
-/** A copy with every absolute `reference` ending in Type/id rewritten to Type/id. */
-function relativeReferences<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(relativeReferences) as T;
-  if (!value || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    const parsed = k === 'reference' && typeof v === 'string' && v.includes('://');
-    const local = parsed ? parseReference(v) : undefined;
-    out[k] = local ? `${local.type}/${local.id}` : relativeReferences(v);
+// Up to this many rows comparing each with those before costs less than building a key per row.
+const PAIRWISE = 32;
+
+/** Numbers of the rows whose values differ from every earlier row's in some column. */
+function keptPairwise(columns: unknown[][], count: number): number[] {
+  const keep: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const repeat = keep.some((k) => columns.every((values) => values[k] === values[n]));
+    if (!repeat) keep.push(n);
   }
-  return out as T;
+  return keep;
+}
+
+function keptByKey(columns: unknown[][], count: number): number[] {
+  const seen = new Set<string>();
+  const keep: number[] = [];
+  for (let n = 0; n < count; n++) {
+    let key = '';
+    for (const values of columns) {
+      const value = values[n];
+      key += value === null ? '\u0001\u0000' : `${typeof value}:${value}\u0000`;
+    }
+    if (seen.has(key)) continue;
+    seen.add(key);
+    keep.push(n);
+  }
+  return keep;
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -299,14 +330,4 @@ function addReference(rows: IndexRows, param: string, value: unknown): void {
     parsed?.id ?? null,
     parsed && !reference.includes('://') ? null : reference,
   );
-}
-
-const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-const ABSOLUTE = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-
-/** `Patient/1`, `Patient/1/_history/2` or an absolute URL ending in them; undefined otherwise. */
-export function parseReference(reference: string): { type: string; id: string } | undefined {
-  const m =
-    RELATIVE.exec(reference) ?? (/^https?:\/\//.test(reference) ? ABSOLUTE.exec(reference) : null);
-  return m ? { type: m[1]!, id: m[2]! } : undefined;
 }

@@ -179,6 +179,8 @@ const WRITE_VERSIONS = `
   INSERT INTO uri_index (resource_type, id, param, value)
     SELECT * FROM unnest($40::text[], $41::text[], $42::text[], $43::text[])`;
 
+const TABLES = Object.keys(emptyRows()) as Array<keyof IndexRows>;
+
 /** Index rows of many versions, each table's columns led by resource type and id. */
 class IndexColumns {
   private readonly rows = emptyRows();
@@ -187,14 +189,18 @@ class IndexColumns {
   ) as Record<keyof IndexRows, { type: string[]; id: string[] }>;
 
   add(resourceType: string, id: string, rows: IndexRows): void {
-    for (const table of Object.keys(rows) as Array<keyof IndexRows>) {
+    for (const table of TABLES) {
       const columns = rows[table] as unknown as Record<string, unknown[]>;
+      const count = columns.param!.length;
+      if (count === 0) continue;
       const target = this.rows[table] as unknown as Record<string, unknown[]>;
-      for (const [name, values] of Object.entries(columns)) {
-        for (const value of values) target[name]!.push(value);
+      for (const name in columns) {
+        const values = columns[name]!;
+        const into = target[name]!;
+        for (let n = 0; n < count; n++) into.push(values[n]);
       }
       const keys = this.keys[table];
-      for (let n = columns.param!.length; n > 0; n--) {
+      for (let n = 0; n < count; n++) {
         keys.type.push(resourceType);
         keys.id.push(id);
       }
