@@ -1,4 +1,4 @@
-import { keccak_256 } from '@noble/hashes/sha3';
+import { keccak256 } from '../provenance/keccak.js';
 
 /**
  * A Merkle tree in the `@openzeppelin/merkle-tree` layout (leaves sorted, stored at the end of
@@ -29,7 +29,7 @@ export function buildMerkleTree(leaves: readonly Uint8Array[]): MerkleTree {
     const [a, b] = compare(left, right) <= 0 ? [left, right] : [right, left];
     pair.set(a, 0);
     pair.set(b, NODE);
-    nodes.set(keccak_256(pair), i * NODE);
+    nodes.set(keccak256(pair), i * NODE);
   }
   return { root: nodes.slice(0, NODE), nodes, leafCount: sorted.length };
 }
@@ -54,7 +54,7 @@ export function processProof(leaf: Uint8Array, proof: readonly Uint8Array[]): Ui
     const pair = new Uint8Array(2 * NODE);
     pair.set(a, 0);
     pair.set(b, NODE);
-    hash = keccak_256(pair);
+    hash = keccak256(pair);
   }
   return hash;
 }

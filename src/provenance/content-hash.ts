@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Resource } from 'fhir/r4.js';
-import { createKeccak } from 'hash-wasm';
+import { keccak256 } from './keccak.js';
 
 // canonicalize is CommonJS whose typings declare an ES default export that Node does not see.
 const canonicalize = createRequire(import.meta.url)('canonicalize') as (
@@ -27,16 +27,6 @@ export interface Tombstone {
 }
 
 const encoder = new TextEncoder();
-
-// Every stored version is hashed inside its write transaction: hash-wasm's WebAssembly
-// keccak is ~100x faster there than the pure-JS one (260 vs 3 MB/s on Synthea resources).
-// One instance, created at load; init-update-digest run without yielding, so sharing it is safe.
-const hasher = await createKeccak(256);
-function keccak256(bytes: Uint8Array): Uint8Array {
-  hasher.init();
-  hasher.update(bytes);
-  return hasher.digest('binary');
-}
 
 export function versionRef({ resourceType, id, versionId }: VersionKey): string {
   return `${resourceType}/${id}/_history/${versionId}`;
