@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAIN_ORIGIN_TAG, GRANT_ID_SYSTEM } from '../../src/consent/lifecycle/grant-to-consent.js';
 import { FhirError, issue } from '../../src/fhir/errors.js';
 import { consentRegistryAbi } from '../../src/ledger/abi/consent-registry.js';
+import { ANVIL_DEV_PRIVATE_KEYS } from '../../src/ledger/anvil.js';
 import { Decision } from '../../src/ledger/consent-encoding.js';
 import { getToken, makeClient } from '../auth/auth-helpers.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
@@ -236,13 +237,20 @@ describe('Consent over REST <-> grants on the ConsentRegistry (anvil, PostgreSQL
     const wallet = chain.admin; // any account the custodian bound to the patient key
     const { referenceKey } = await import('../../src/consent/consent-to-grant.js');
     const patientKey = referenceKey(s.salt, other);
-    const operator = await import('../../src/ledger/ledger-client.js').then((m) =>
+    // A custodian account of its own: the server's account (the operator) sends its anchors and
+    // consent transactions meanwhile, and two senders on one account race for nonces.
+    const custodian = await import('../../src/ledger/ledger-client.js').then((m) =>
       m.createLedgerClient({
         rpcUrl: chain.rpcUrl,
-        privateKey: chain.operatorKey,
+        privateKey: ANVIL_DEV_PRIVATE_KEYS[2],
         pollingInterval: 50,
       }),
     );
+    const custodianRole = await chain.admin.readContract({
+      address: chain.consentRegistry,
+      abi: consentRegistryAbi,
+      functionName: 'CUSTODIAN_ROLE',
+    });
     const send = async (client: typeof wallet, functionName: string, args: readonly unknown[]) => {
       const hash = await client.writeContract({
         address: chain.consentRegistry,
@@ -254,7 +262,8 @@ describe('Consent over REST <-> grants on the ConsentRegistry (anvil, PostgreSQL
       });
       expect((await client.waitForTransactionReceipt({ hash })).status).toBe('success');
     };
-    await send(operator, 'bindPatientAccount', [patientKey, wallet.account.address]);
+    await send(chain.admin, 'grantRole', [custodianRole, custodian.account.address]);
+    await send(custodian, 'bindPatientAccount', [patientKey, wallet.account.address]);
     const grantId = `0x${'ab'.repeat(32)}` as Hex;
     await send(wallet, 'grant', [
       grantId,
