@@ -1,7 +1,7 @@
 import type { Hex } from 'viem';
 import type { AuthRegistry } from '../../auth/client-registry.js';
 import type { Principal } from '../../auth/principal.js';
-import { parseReference } from '../../fhir/search/index-rows.js';
+import { parseReference } from '../../fhir/search/references.js';
 import { PURPOSES, purposeIndex } from '../../ledger/consent-encoding.js';
 
 /** The scope that, with an emergency purpose of use, opens every record (flagged in the audit). */

@@ -5,7 +5,7 @@ import {
   compartmentPatients,
   isCompartmentType,
 } from '../../auth/patient-compartment.js';
-import { parseReference } from '../../fhir/search/index-rows.js';
+import { parseReference } from '../../fhir/search/references.js';
 import type { ParamResolver } from '../../fhir/search/search-parameters.js';
 
 /**

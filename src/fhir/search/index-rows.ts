@@ -12,8 +12,6 @@ import { dateRange, normaliseString } from './normalise.js';
 import { parseReference, relativeReferences } from './references.js';
 import type { ParamDef, ParamResolver } from './search-parameters.js';
 
-export { parseReference } from './references.js';
-
 interface CompiledExpression {
   atom: FhirPathAtom;
   /** Undefined when the expression has a shape compilePath does not read. */
