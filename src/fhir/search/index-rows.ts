@@ -112,27 +112,15 @@ function withoutDuplicates(rows: IndexRows): IndexRows {
     if (count < 2) continue;
     const names = Object.keys(columns);
     const all = names.map((name) => columns[name]!);
-    const keep = count <= PAIRWISE ? keptPairwise(all, count) : keptByKey(all, count);
+    const keep = distinctRows(all, count);
     if (keep.length === count) continue;
     for (const name of names) columns[name] = keep.map((n) => columns[name]![n]);
   }
   return rows;
 }
 
-// Up to this many rows comparing each with those before costs less than building a key per row.
-const PAIRWISE = 32;
-
 /** Numbers of the rows whose values differ from every earlier row's in some column. */
-function keptPairwise(columns: unknown[][], count: number): number[] {
-  const keep: number[] = [];
-  for (let n = 0; n < count; n++) {
-    const repeat = keep.some((k) => columns.every((values) => values[k] === values[n]));
-    if (!repeat) keep.push(n);
-  }
-  return keep;
-}
-
-function keptByKey(columns: unknown[][], count: number): number[] {
+function distinctRows(columns: unknown[][], count: number): number[] {
   const seen = new Set<string>();
   const keep: number[] = [];
   for (let n = 0; n < count; n++) {

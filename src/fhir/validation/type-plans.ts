@@ -1,5 +1,6 @@
 import {
   type Constraint,
+  capitalize,
   fhirTypeToJsType,
   type InternalSchemaElement,
   type InternalTypeSchema,
@@ -180,8 +181,4 @@ function compileConstraints(constraints: Constraint[] | undefined): ConstraintPl
       }
       return { constraint, expression };
     });
-}
-
-function capitalize(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
 }
