@@ -5,20 +5,19 @@ import type { ResourceStore } from '../../fhir/storage/resource-store.js';
 import type { Logger } from '../../logger.js';
 import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
 import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
-import { groupAuditEvents } from './group-audit-events.js';
 
-export interface AuditWriterParameters {
+export interface AuditWriterParameters<T> {
   store: ResourceStore;
   logger: Logger;
   /** An AuditEvent is written at most this long after it is added (when the database is up). */
   flushMs: number;
-  /** Per-request AuditEvents per database transaction (before grouping). */
+  /** Entries (audited requests) per database transaction. */
   batchSize?: number;
   /**
-   * Merge the events of one flush that record the same access (groupAuditEvents): one stored
-   * AuditEvent per caller, patient, outcome and consent basis instead of one per request.
+   * The AuditEvents to store for a batch of entries, built when the batch is written (so an
+   * entry is only what its request already held: `auditEventsOf` groups before building).
    */
-  group: boolean;
+  toEvents: (entries: T[]) => AuditEvent[];
   /** Longest wait between retries of a failed flush. */
   maxRetryMs?: number;
 }
@@ -38,14 +37,14 @@ export const AUDIT_WRITER: Principal = {
 };
 
 /**
- * Buffers AuditEvents in memory and writes them in batches, one database transaction per
- * batch, through the real store: each is a versioned, indexed, searchable resource with its
- * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
- * the events and retries with backoff; `stop` writes what is left.
+ * Buffers audit entries in memory and writes their AuditEvents in batches, one database
+ * transaction per batch, through the real store: each is a versioned, indexed, searchable
+ * resource with its anchor outbox row. `add` never waits, so no request waits for its audit. A
+ * failed flush keeps the entries and retries with backoff; `stop` writes what is left.
  */
-export class AuditWriter {
-  readonly #params: Required<AuditWriterParameters>;
-  #buffer: AuditEvent[] = [];
+export class AuditWriter<T> {
+  readonly #params: Required<AuditWriterParameters<T>>;
+  #buffer: T[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #failures = 0;
@@ -55,11 +54,11 @@ export class AuditWriter {
   #oldestAt = 0;
   #stopped = false;
 
-  constructor(params: AuditWriterParameters) {
+  constructor(params: AuditWriterParameters<T>) {
     this.#params = { batchSize: 500, maxRetryMs: 5000, ...params };
   }
 
-  /** Per-request AuditEvents written since start (for the benchmark and tests). */
+  /** Entries (audited requests) written since start (for the benchmark and tests). */
   get written(): number {
     return this.#written;
   }
@@ -69,15 +68,14 @@ export class AuditWriter {
     return this.#stored;
   }
 
-  /** Per-request AuditEvents waiting to be written. */
+  /** Entries waiting to be written. */
   get pending(): number {
     return this.#buffer.length;
   }
 
-  add(events: AuditEvent[]): void {
-    if (events.length === 0) return;
+  add(entry: T): void {
     if (this.#buffer.length === 0) this.#oldestAt = performance.now();
-    for (const event of events) this.#buffer.push(event);
+    this.#buffer.push(entry);
     this.#schedule(this.#params.flushMs);
   }
 
@@ -91,7 +89,10 @@ export class AuditWriter {
       await this.#flush();
     }
     if (this.#buffer.length > 0) {
-      this.#params.logger.error({ events: this.#buffer.length }, 'audit: events lost at shutdown');
+      this.#params.logger.error(
+        { entries: this.#buffer.length },
+        'audit: entries lost at shutdown',
+      );
       this.#buffer = [];
     }
   }
@@ -131,7 +132,7 @@ export class AuditWriter {
     const batch = this.#buffer.splice(0, size);
     try {
       const ctx = anchorWithoutProvenance({ requestId: 'audit-flush', principal: AUDIT_WRITER });
-      const events = this.#params.group ? groupAuditEvents(batch) : batch;
+      const events = this.#params.toEvents(batch);
       await this.#params.store.transaction(ctx, (writer) => writer.createMany(events));
       this.#written += batch.length;
       this.#stored += events.length;
@@ -143,7 +144,7 @@ export class AuditWriter {
       // The error's message and detail can quote ids or values of the events: name and code only.
       const { name, code } = (err ?? {}) as { name?: string; code?: string };
       this.#params.logger.error(
-        { error: name, code, events: batch.length, attempt: this.#failures },
+        { error: name, code, entries: batch.length, attempt: this.#failures },
         'audit: flush failed, will retry',
       );
       return false;

@@ -44,14 +44,15 @@ export function balpAuditEvents(request: AuditedRequest): AuditEvent[] {
   );
 }
 
-function auditEvent(
+/** The AuditEvent of one request about one patient ('' for a refusal before any patient). */
+export function auditEvent(
   request: AuditedRequest,
   patient: string,
   decisions: AccessDecision[],
 ): AuditEvent {
   const { outcome, principal } = request;
   const query = isQuery(outcome.interaction);
-  const permitted = outcome.status < 400 && decisions.some((d) => d.permitted);
+  const permitted = permittedOutcome(outcome.status, decisions);
   const grants = [...new Set(decisions.flatMap((d) => d.grants))];
   const breakTheGlass = decisions.some((d) => d.basis === 'break-the-glass');
   const profile = `${BALP}.${patient ? 'Patient' : ''}${query ? 'Query' : 'Read'}`;
@@ -86,14 +87,19 @@ function auditEvent(
         what: { identifier: { value: request.requestId } },
       },
       // A refusal before any patient was known has nothing else to say what was asked.
-      ...(query || !patient ? [queryEntity(outcome)] : []),
+      ...(query || !patient ? [queryEntity(outcome.url)] : []),
       ...dataEntities(request, patient, permitted),
       ...decisions.map((d) => decisionEntity(d, request.server)),
     ],
   };
 }
 
-function isQuery(interaction: InteractionName): boolean {
+/** Whether the AuditEvent says the request was permitted (BALP outcome 0). */
+export function permittedOutcome(status: number, decisions: AccessDecision[]): boolean {
+  return status < 400 && decisions.some((d) => d.permitted);
+}
+
+export function isQuery(interaction: InteractionName): boolean {
   return (
     interaction.startsWith('search') ||
     interaction.startsWith('history') ||
@@ -102,7 +108,7 @@ function isQuery(interaction: InteractionName): boolean {
 }
 
 /** Our route names are the R4 restful-interaction codes, but for the operations. */
-function restfulInteraction(interaction: InteractionName): string {
+export function restfulInteraction(interaction: InteractionName): string {
   return ['ledger', 'verify', 'everything'].includes(interaction) ? 'operation' : interaction;
 }
 
@@ -169,12 +175,13 @@ function patientEntity(patient: string): AuditEventEntity {
   };
 }
 
-function queryEntity(outcome: RequestOutcome): AuditEventEntity {
+/** The query asked (`url` relative to the base), for searches, history and refusals. */
+export function queryEntity(url: string): AuditEventEntity {
   return {
     type: entityType('2'),
     role: entityRole('24'),
-    description: outcome.url,
-    query: Buffer.from(outcome.url, 'utf8').toString('base64'),
+    description: url,
+    query: Buffer.from(url, 'utf8').toString('base64'),
   };
 }
 
@@ -187,37 +194,54 @@ function dataEntities(
   patient: string,
   permitted: boolean,
 ): AuditEventEntity[] {
+  const { references, more } = dataListed(request, patient, permitted);
+  const listed = references.map(dataEntity);
+  if (more > 0) listed.push(moreEntity(more));
+  return listed;
+}
+
+/** The references `dataEntities` lists and how many more were returned beyond MAX_LISTED. */
+export function dataListed(
+  request: AuditedRequest,
+  patient: string,
+  permitted: boolean,
+): { references: string[]; more: number } {
   const returned = permitted ? (request.returnedByPatient.get(patient) ?? []) : [];
-  const data = (what: AuditEventEntity['what']): AuditEventEntity => ({
-    what,
+  if (returned.length === 0) {
+    const asked = request.operations
+      .filter((op) => op.id && op.resourceType && !isQuery(op.interaction))
+      .map((op) => `${op.resourceType}/${op.id}`);
+    return { references: asked, more: 0 };
+  }
+  return {
+    references: returned.length > MAX_LISTED ? returned.slice(0, MAX_LISTED) : returned,
+    more: Math.max(0, returned.length - MAX_LISTED),
+  };
+}
+
+/** A resource returned (a versioned reference), or asked for by a read. */
+export function dataEntity(reference: string): AuditEventEntity {
+  return { what: { reference }, type: entityType('2'), role: entityRole('4') };
+}
+
+/** Stands for `count` returned resources that are not listed one by one. */
+export function moreEntity(count: number): AuditEventEntity {
+  return {
     type: entityType('2'),
     role: entityRole('4'),
-  });
-  if (returned.length === 0) {
-    return request.operations
-      .filter((op) => op.id && op.resourceType && !isQuery(op.interaction))
-      .map((op) => data({ reference: `${op.resourceType}/${op.id}` }));
-  }
-  const listed = returned.slice(0, MAX_LISTED).map((reference) => data({ reference }));
-  const rest = returned.length - listed.length;
-  if (rest > 0) {
-    listed.push({
-      type: entityType('2'),
-      role: entityRole('4'),
-      description: `${rest} more resources returned`,
-      detail: [{ type: 'count', valueString: String(rest) }],
-    });
-  }
-  return listed;
+    description: `${count} more resources returned`,
+    detail: [{ type: 'count', valueString: String(count) }],
+  };
 }
 
 /**
  * Which consent grants and which mirrored chain block decided, and on what basis. The registry
  * is named as a CAIP-10 account (`eip155:<chainId>:<address>`), so a verifier knows where to look.
  */
-function decisionEntity(
+export function decisionEntity(
   decision: AccessDecision,
   server: AuditedRequest['server'],
+  blocks: bigint[] = [decision.block],
 ): AuditEventEntity {
   const detail = (type: string, value: string) => ({ type, valueString: value });
   return {
@@ -233,7 +257,7 @@ function decisionEntity(
     description: `${decision.permitted ? 'permit' : 'deny'} ${decision.resourceType} x${decision.count}`,
     detail: [
       detail('basis', decision.basis),
-      detail('block', decision.block.toString()),
+      ...blocks.map((block) => detail('block', block.toString())),
       ...decision.grants.map((id) => detail('grant', id)),
     ],
   };

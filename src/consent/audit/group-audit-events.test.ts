@@ -1,13 +1,15 @@
 import type { AuditEvent, AuditEventEntity } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
+import { groupPerRequestEvents } from '../../../test/support/per-event-grouping.js';
 import { patientCompartment } from '../../auth/patient-compartment.js';
 import type { Principal } from '../../auth/principal.js';
 import { loadDefinitions } from '../../fhir/definitions.js';
+import type { InteractionName } from '../../fhir/hooks.js';
 import { createParamResolver } from '../../fhir/search/search-parameters.js';
 import { validateResource } from '../../fhir/validation/validate-resource.js';
 import type { AccessDecision } from '../access-record.js';
 import { type AuditedRequest, balpAuditEvents } from './balp-audit-events.js';
-import { groupAuditEvents, REQUESTS } from './group-audit-events.js';
+import { auditEventsOf, REQUESTS } from './group-audit-events.js';
 
 const definitions = loadDefinitions();
 const params = createParamResolver(definitions);
@@ -35,18 +37,26 @@ function decision(overrides: Partial<AccessDecision> = {}): AccessDecision {
   };
 }
 
-/** The AuditEvent of one read of `observation` by `principal`. */
+const server = { name: 'fhir-ledger', chainId: 31337, consentRegistry: '0xabc' };
+
+/** One read of `observation` by `principal`, as the audit keeps it. */
 function read(
   requestId: string,
   observation: string,
-  options: { principal?: Principal; block?: bigint; patient?: string; at?: string } = {},
-): AuditEvent {
+  options: {
+    principal?: Principal;
+    block?: bigint;
+    patient?: string;
+    at?: string;
+    denied?: boolean;
+  } = {},
+): AuditedRequest {
   const patient = options.patient ?? 'Patient/a';
   const request: AuditedRequest = {
     requestId,
     principal: options.principal ?? practitioner,
     outcome: {
-      status: 200,
+      status: options.denied ? 404 : 200,
       method: 'GET',
       interaction: 'read',
       resourceType: 'Observation',
@@ -54,12 +64,25 @@ function read(
       clientAddress: '10.0.0.9',
     },
     operations: [{ interaction: 'read', resourceType: 'Observation', id: observation }],
-    decisionsByPatient: new Map([[patient, [decision({ patient, block: options.block ?? 42n })]]]),
-    returnedByPatient: new Map([[patient, [`Observation/${observation}/_history/1`]]]),
+    decisionsByPatient: new Map([
+      [
+        patient,
+        [
+          decision({
+            patient,
+            block: options.block ?? 42n,
+            ...(options.denied ? { permitted: false, basis: 'no-grant', grants: [] } : {}),
+          }),
+        ],
+      ],
+    ]),
+    returnedByPatient: options.denied
+      ? new Map()
+      : new Map([[patient, [`Observation/${observation}/_history/1`]]]),
     recorded: options.at ?? '2026-01-02T03:04:05.000Z',
-    server: { name: 'fhir-ledger', chainId: 31337, consentRegistry: '0xabc' },
+    server,
   };
-  return balpAuditEvents(request)[0]!;
+  return request;
 }
 
 const requestsOf = (entity: AuditEventEntity | undefined) =>
@@ -67,10 +90,10 @@ const requestsOf = (entity: AuditEventEntity | undefined) =>
 const byRole = (event: AuditEvent, code: string) =>
   (event.entity ?? []).filter((e) => e.role?.code === code);
 
-describe('groupAuditEvents', () => {
+describe('auditEventsOf', () => {
   it('leaves an access that shares nothing as BALP built it', () => {
     const alone = read('r1', 'o1');
-    expect(groupAuditEvents([structuredClone(alone)])).toEqual([alone]);
+    expect(auditEventsOf([alone], true)).toEqual(balpAuditEvents(alone));
   });
 
   it('merges reads of one caller and patient into one valid event that still says who got what', () => {
@@ -79,7 +102,7 @@ describe('groupAuditEvents', () => {
       read('r2', 'o2', { at: '2026-01-02T03:04:05.100Z', block: 43n }),
       read('r3', 'o1', { at: '2026-01-02T03:04:05.150Z', block: 43n }),
     ];
-    const [merged, ...rest] = groupAuditEvents(events);
+    const [merged, ...rest] = auditEventsOf(events, true);
     expect(rest).toEqual([]);
     expect(validateResource(merged!, definitions).issues).toEqual([]);
     expect(merged!.period).toEqual({
@@ -112,9 +135,7 @@ describe('groupAuditEvents', () => {
 
   it('keeps accesses apart when the caller, the patient or the outcome differ', () => {
     const other: Principal = { ...practitioner, fhirUser: 'Practitioner/p2', subject: 'user-18' };
-    const denied = read('r4', 'o4');
-    denied.outcome = '4';
-    denied.outcomeDesc = 'denied (no-grant; HTTP 404)';
+    const denied = read('r4', 'o4', { denied: true });
     const events = [
       read('r1', 'o1'),
       read('r2', 'o2', { principal: other }),
@@ -122,7 +143,7 @@ describe('groupAuditEvents', () => {
       denied,
       read('r5', 'o5'),
     ];
-    const grouped = groupAuditEvents(events);
+    const grouped = auditEventsOf(events, true);
     expect(grouped).toHaveLength(4);
     const requests = grouped.map((e) => {
       const entity = e.entity!.find((x) => x.type?.code === 'XrequestId')!;
@@ -133,7 +154,104 @@ describe('groupAuditEvents', () => {
 
   it('starts another event beyond the request cap', () => {
     const events = Array.from({ length: 7 }, (_, n) => read(`r${n}`, `o${n}`));
-    const grouped = groupAuditEvents(events, 3);
+    const grouped = auditEventsOf(events, true, 3);
     expect(grouped.map((e) => byRole(e, '4').length)).toEqual([3, 3, 1]);
   });
+
+  it('stores each request and patient alone when grouping is off', () => {
+    const events = [read('r1', 'o1'), read('r2', 'o2')];
+    expect(auditEventsOf(events, false)).toEqual(events.flatMap(balpAuditEvents));
+  });
+
+  it('builds exactly what merging the per-request events built, on 3,000 varied requests', () => {
+    // The reference: every request's BALP events, merged by the grouping this module replaced
+    // (test/support/per-event-grouping.ts). Grouped first, the module must store the same.
+    const random = seeded(7);
+    const pick = <T>(values: readonly T[]) => values[Math.floor(random() * values.length)]!;
+    const principals: unknown[] = [
+      practitioner,
+      { ...practitioner, purposeOfUse: [] },
+      { ...practitioner, purposeOfUse: ['TREAT', 'ETREAT'] },
+      { ...practitioner, fhirUser: undefined },
+      { ...practitioner, clientId: 'other-app' },
+      undefined,
+    ];
+    const interactions: InteractionName[] = [
+      'read',
+      'vread',
+      'search-type',
+      'history-instance',
+      'everything',
+      'patch',
+      'verify',
+    ];
+    const requests = Array.from({ length: 3000 }, (_, n): AuditedRequest => {
+      const patients = pick([[''], ['Patient/a'], ['Patient/b'], ['Patient/a', 'Patient/b']]);
+      const status = pick([200, 200, 200, 404, 403, 503]);
+      const interaction = pick(interactions);
+      const decisionsByPatient = new Map(
+        patients.map((patient) => [
+          patient,
+          Array.from({ length: patient ? 1 + Math.floor(random() * 2) : pick([0, 1]) }, () =>
+            decision({
+              patient: patient || 'Patient/?',
+              resourceType: pick(['Observation', 'Provenance']),
+              permitted: random() < 0.8,
+              basis: pick(['grant', 'custodian', 'no-grant', 'break-the-glass'] as const),
+              grants: pick([[], [`0x${'01'.repeat(32)}`], [`0x${'02'.repeat(32)}`]]),
+              block: BigInt(40 + Math.floor(random() * 4)),
+              count: 1 + Math.floor(random() * 3),
+            }),
+          ),
+        ]),
+      );
+      const returnedByPatient = new Map(
+        patients.map((patient) => [
+          patient,
+          Array.from(
+            { length: pick([0, 1, 2, 60]) },
+            () => `Observation/o${Math.floor(random() * 70)}/_history/1`,
+          ),
+        ]),
+      );
+      return {
+        requestId: `r${n}`,
+        principal: pick(principals),
+        outcome: {
+          status,
+          method: 'GET',
+          interaction,
+          url: pick(['/Observation/o1', '/Observation?patient=a', '/Patient/a/$everything']),
+          clientAddress: pick(['10.0.0.9', '10.0.0.10']),
+        },
+        operations: [{ interaction, resourceType: 'Observation', id: pick([undefined, 'o1']) }],
+        decisionsByPatient,
+        returnedByPatient,
+        recorded: new Date(
+          Date.UTC(2026, 0, 2, 3, 4, 5, Math.floor(random() * 1000)),
+        ).toISOString(),
+        server,
+      };
+    });
+    const perRequest = requests.flatMap(balpAuditEvents);
+    for (const cap of [100, 4]) {
+      const grouped = auditEventsOf(requests, true, cap);
+      expect(grouped).toEqual(groupPerRequestEvents(perRequest, cap));
+      // Not a trivial partition: many events merged several requests, many stayed alone.
+      const merged = grouped.filter((e) => e.period).length;
+      expect(merged).toBeGreaterThan(100);
+      expect(grouped.length - merged).toBeGreaterThan(100);
+    }
+  });
 });
+
+/** mulberry32: a repeatable sequence in [0, 1). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,197 +1,178 @@
 import type { AuditEvent, AuditEventEntity, AuditEventEntityDetail } from 'fhir/r4.js';
+import { isPrincipal } from '../../auth/principal.js';
+import type { AccessDecision } from '../access-record.js';
+import {
+  type AuditedRequest,
+  auditEvent,
+  dataEntity,
+  dataListed,
+  decisionEntity,
+  isQuery,
+  moreEntity,
+  permittedOutcome,
+  queryEntity,
+  restfulInteraction,
+} from './balp-audit-events.js';
 
 /** At most this many requests share one AuditEvent; more start another. */
 export const MAX_GROUPED_REQUESTS = 100;
 
-const REQUEST_ID = 'XrequestId';
 /** `entity.detail.type` listing request ids (space-separated) in a merged AuditEvent. */
 export const REQUESTS = 'requests';
+const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
+
+/** One request's part about one patient: one AuditEvent, alone or merged with others. */
+interface Facet {
+  request: AuditedRequest;
+  patient: string;
+  decisions: AccessDecision[];
+}
 
 /**
- * Merges the AuditEvents of one flush that record the same access: one caller (user, client,
- * network address, purposes), one patient, the same outcome, profile and consent basis (bases,
- * grants, resource types decided on). Under load a practitioner's app reads hundreds of records
- * a second; one stored AuditEvent per request cost as much as the read itself.
+ * The AuditEvents of a flush of requests: one per request and patient (`balpAuditEvents`), or,
+ * with `group`, the events that record the same access merged into one. The same access is
+ * one caller (user, client, network address, purposes), one patient, the same outcome, profile
+ * and consent basis (bases, grants, resource types decided on). Under load a practitioner's app
+ * reads hundreds of records a second; one stored AuditEvent per request cost as much as the
+ * read itself.
  *
- * The merged event keeps what each request did, compactly: one request-id entity whose `detail`
+ * A merged event keeps what each request did, compactly: one request-id entity whose `detail`
  * `requests` lists every request id (space-separated, in order), each query asked and each
  * version returned once, with a `detail` `requests` naming the requests that asked or received
  * it; `period` spans the requests; decision entities add their counts and list every block
- * decided at. An event that shares its key with no other passes unchanged (BALP's own shape).
+ * decided at. An event that shares its key with no other is BALP's own shape.
+ *
+ * Built from the requests, not from their per-request events: grouping first and building each
+ * stored event once costs a fraction of building every request's event and merging them.
  */
-export function groupAuditEvents(
-  events: AuditEvent[],
+export function auditEventsOf(
+  requests: AuditedRequest[],
+  group: boolean,
   maxRequests = MAX_GROUPED_REQUESTS,
 ): AuditEvent[] {
-  const open = new Map<string, AuditEvent[]>();
-  const groups: AuditEvent[][] = [];
-  for (const event of events) {
-    const key = groupKey(event);
-    let group = open.get(key);
-    if (!group || group.length >= maxRequests) {
-      group = [];
-      open.set(key, group);
-      groups.push(group);
+  const open = new Map<string, Facet[]>();
+  const groups: Facet[][] = [];
+  for (const request of requests) {
+    const caller = group ? callerKey(request) : '';
+    for (const [patient, decisions] of request.decisionsByPatient) {
+      const facet = { request, patient, decisions };
+      if (!group) {
+        groups.push([facet]);
+        continue;
+      }
+      const key = `${caller}\u0001${patient}\u0001${facetKey(facet)}`;
+      let members = open.get(key);
+      if (!members || members.length >= maxRequests) {
+        members = [];
+        open.set(key, members);
+        groups.push(members);
+      }
+      members.push(facet);
     }
-    group.push(event);
   }
-  return groups.map((group) => (group.length === 1 ? group[0]! : merge(group)));
-}
-
-/** Everything that must be equal for two events to be one; the per-request parts left out. */
-function groupKey(event: AuditEvent): string {
-  const { meta, type, action, outcome, outcomeDesc, purposeOfEvent, agent, source } = event;
-  const entities = event.entity ?? [];
-  return JSON.stringify([
-    meta,
-    type,
-    action,
-    outcome,
-    outcomeDesc,
-    purposeOfEvent,
-    agent,
-    source,
-    entities.filter(isPatient),
-    entities.filter(isDecision).map(decisionKey),
-  ]);
-}
-
-function merge(group: AuditEvent[]): AuditEvent {
-  const first = group[0]!;
-  const subtypes = new Map(
-    group.flatMap((e) => e.subtype ?? []).map((s) => [`${s.system}|${s.code}`, s]),
+  return groups.map((members) =>
+    members.length === 1
+      ? auditEvent(members[0]!.request, members[0]!.patient, members[0]!.decisions)
+      : merge(members),
   );
-  const recorded = group.map((e) => e.recorded).sort();
+}
+
+/** The caller as the AuditEvent's agents and purposes name it (with a known client's address). */
+function callerKey({ principal, outcome }: AuditedRequest): string {
+  if (!isPrincipal(principal)) return '\u0002';
+  const { issuer, clientId, fhirUser, subject, purposeOfUse } = principal;
+  const purposes = purposeOfUse.length ? purposeOfUse.join(' ') : 'TREAT';
+  return `${issuer}\u0002${clientId}\u0002${fhirUser ?? ''}\u0002${subject}\u0002${purposes}\u0002${outcome.clientAddress ?? ''}`;
+}
+
+/**
+ * What else makes two events one: profile and action (from the interaction), the HTTP status
+ * (in `outcomeDesc`), and the decisions in order (basis, permit or deny, type, grants: from
+ * them come outcome, `outcomeDesc`, `meta.security` and the agents' `policy`).
+ */
+function facetKey({ request, decisions }: Facet): string {
+  const { interaction, status } = request.outcome;
+  const action = interaction === 'read' || interaction === 'vread' ? 'R' : 'E';
+  let key = `${isQuery(interaction) ? 'Q' : 'R'}${action}${status}`;
+  for (const d of decisions) {
+    key += `\u0001${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
+  }
+  return key;
+}
+
+function merge(members: Facet[]): AuditEvent {
+  const first = members[0]!;
+  const event = auditEvent(first.request, first.patient, first.decisions);
+  const subtypes = new Set<string>();
+  let start = first.request.recorded;
+  let end = start;
+  for (const { request } of members) {
+    subtypes.add(restfulInteraction(request.outcome.interaction));
+    if (request.recorded < start) start = request.recorded;
+    if (request.recorded > end) end = request.recorded;
+  }
   return {
-    ...first,
-    subtype: [...subtypes.values()],
-    recorded: recorded[recorded.length - 1]!,
-    period: { start: recorded[0]!, end: recorded[recorded.length - 1]! },
-    entity: mergedEntities(group),
+    ...event,
+    subtype: [...subtypes].map((code) => ({ system: INTERACTION, code })),
+    recorded: end,
+    period: { start, end },
+    entity: mergedEntities(members, event.entity ?? []),
   };
 }
 
-function mergedEntities(group: AuditEvent[]): AuditEventEntity[] {
-  const patient = (group[0]!.entity ?? []).filter(isPatient);
+function mergedEntities(members: Facet[], firstEntities: AuditEventEntity[]): AuditEventEntity[] {
+  const { server } = members[0]!.request;
   const requests: string[] = [];
-  let requestEntity: AuditEventEntity | undefined;
-  const listed = new Map<string, { entity: AuditEventEntity; requests: string[] }>();
+  // Queries (`q` + URL) and data (`d` + reference), in order of first appearance.
+  const listed = new Map<string, { entity: () => AuditEventEntity; requests: string[] }>();
+  const list = (key: string, entity: () => AuditEventEntity, request: string) => {
+    const seen = listed.get(key);
+    if (!seen) listed.set(key, { entity, requests: [request] });
+    else if (seen.requests[seen.requests.length - 1] !== request) seen.requests.push(request);
+  };
   let unlisted = 0;
-  let unlistedEntity: AuditEventEntity | undefined;
   const decisions = new Map<
     string,
-    { entity: AuditEventEntity; count: number; blocks: bigint[] }
+    { decision: AccessDecision; count: number; blocks: bigint[] }
   >();
-  for (const event of group) {
-    const entities = event.entity ?? [];
-    const own = entities.find(isRequestId);
-    const request = own?.what?.identifier?.value ?? '';
-    requestEntity ??= own;
-    requests.push(request);
-    for (const entity of entities) {
-      if (isPatient(entity) || isRequestId(entity)) continue;
-      if (isDecision(entity)) {
-        addDecision(decisions, entity);
-        continue;
+  for (const { request, patient, decisions: own } of members) {
+    const id = request.requestId;
+    requests.push(id);
+    const { url, interaction, status } = request.outcome;
+    if (isQuery(interaction) || !patient) list(`q${url}`, () => queryEntity(url), id);
+    const data = dataListed(request, patient, permittedOutcome(status, own));
+    for (const reference of data.references) list(`d${reference}`, () => dataEntity(reference), id);
+    unlisted += data.more;
+    for (const d of own) {
+      const key = `${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
+      const seen = decisions.get(key);
+      if (!seen) decisions.set(key, { decision: d, count: d.count, blocks: [d.block] });
+      else {
+        seen.count += d.count;
+        if (!seen.blocks.includes(d.block)) seen.blocks.push(d.block);
       }
-      const more = entity.detail?.find((d) => d.type === 'count');
-      if (!entity.what && more) {
-        unlisted += Number(more.valueString);
-        unlistedEntity ??= entity;
-        continue;
-      }
-      const key = JSON.stringify([entity.what, entity.role, entity.query, entity.description]);
-      const seen = listed.get(key);
-      if (seen) {
-        if (seen.requests[seen.requests.length - 1] !== request) seen.requests.push(request);
-      } else listed.set(key, { entity, requests: [request] });
     }
   }
   const named = (ids: string[]): AuditEventEntityDetail => ({
     type: REQUESTS,
     valueString: ids.join(' '),
   });
+  const patient = firstEntities.filter((e) => e.role?.code === '1');
+  const requestEntity = firstEntities.find((e) => e.type?.code === 'XrequestId')!;
   return [
     ...patient,
-    ...(requestEntity
-      ? [
-          {
-            ...requestEntity,
-            description: `${requests.length} requests`,
-            detail: [named(requests)],
-          },
-        ]
-      : []),
+    { ...requestEntity, description: `${requests.length} requests`, detail: [named(requests)] },
     ...[...listed.values()].map(({ entity, requests }) => ({
-      ...entity,
-      detail: [...(entity.detail ?? []), named(requests)],
+      ...entity(),
+      detail: [named(requests)],
     })),
-    ...(unlistedEntity
-      ? [
-          {
-            ...unlistedEntity,
-            description: `${unlisted} more resources returned`,
-            detail: [{ type: 'count', valueString: String(unlisted) }],
-          },
-        ]
-      : []),
-    ...[...decisions.values()].map(({ entity, count, blocks }) =>
-      decisionEntity(entity, count, blocks),
+    ...(unlisted > 0 ? [moreEntity(unlisted)] : []),
+    ...[...decisions.values()].map(({ decision, count, blocks }) =>
+      decisionEntity({ ...decision, count }, server, blocks.sort(compareBigInt)),
     ),
   ];
 }
 
-function addDecision(
-  decisions: Map<string, { entity: AuditEventEntity; count: number; blocks: bigint[] }>,
-  entity: AuditEventEntity,
-): void {
-  const key = JSON.stringify(decisionKey(entity));
-  const count = Number(/ x(\d+)$/.exec(entity.description ?? '')?.[1] ?? 1);
-  const blocks = (entity.detail ?? [])
-    .filter((d) => d.type === 'block')
-    .map((d) => BigInt(d.valueString!));
-  const seen = decisions.get(key);
-  if (!seen) {
-    decisions.set(key, { entity, count, blocks });
-    return;
-  }
-  seen.count += count;
-  for (const block of blocks) if (!seen.blocks.includes(block)) seen.blocks.push(block);
-}
-
-/** A decision entity with the group's total count and every block it was decided at. */
-function decisionEntity(entity: AuditEventEntity, count: number, blocks: bigint[]) {
-  const details = entity.detail ?? [];
-  const sorted = [...blocks].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return {
-    ...entity,
-    description: (entity.description ?? '').replace(/ x\d+$/, ` x${count}`),
-    detail: [
-      ...details.filter((d) => d.type === 'basis'),
-      ...sorted.map((b) => ({ type: 'block', valueString: b.toString() })),
-      ...details.filter((d) => d.type !== 'basis' && d.type !== 'block'),
-    ],
-  };
-}
-
-/** A decision as grouped: what decided, basis, permit/deny and type, grants (not count or block). */
-function decisionKey(entity: AuditEventEntity): unknown {
-  return [
-    entity.what,
-    entity.name,
-    (entity.description ?? '').replace(/ x\d+$/, ''),
-    (entity.detail ?? []).filter((d) => d.type !== 'block'),
-  ];
-}
-
-function isPatient(entity: AuditEventEntity): boolean {
-  return entity.role?.code === '1';
-}
-
-function isDecision(entity: AuditEventEntity): boolean {
-  return entity.role?.code === '13';
-}
-
-function isRequestId(entity: AuditEventEntity): boolean {
-  return entity.type?.code === REQUEST_ID;
+function compareBigInt(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,16 +1,24 @@
-import type { Resource } from 'fhir/r4.js';
-import { compartmentPatients, isCompartmentType } from '../../auth/patient-compartment.js';
 import { FhirError, issue } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
-import type { ParamResolver } from '../../fhir/search/search-parameters.js';
-import { type AccessDecision, peekAccessRecord } from '../access-record.js';
+import { type AccessDecision, type AccessRecord, peekAccessRecord } from '../access-record.js';
 import { UNIDENTIFIED_PATIENT } from '../enforcement/register-enforcement.js';
 import type { ConsentContext } from '../start-consent.js';
 import { AuditWriter } from './audit-writer.js';
-import { balpAuditEvents } from './balp-audit-events.js';
+import type { AuditedRequest } from './balp-audit-events.js';
+import { auditEventsOf } from './group-audit-events.js';
+
+/** What the audit keeps of a request until its flush: nothing it did not already have. */
+interface AuditEntry {
+  requestId: string;
+  principal: unknown;
+  outcome: RequestOutcome;
+  record: AccessRecord | undefined;
+  /** Date.now() when the response went out. */
+  at: number;
+}
 
 export interface RunningAudit {
-  writer: AuditWriter;
+  writer: AuditWriter<AuditEntry>;
   stop(): Promise<void>;
 }
 
@@ -40,17 +48,33 @@ const READS = new Set<InteractionName>([
  */
 export function startAudit(context: ConsentContext): RunningAudit {
   const { services, ledger, logger, config } = context;
-  const writer = new AuditWriter({
-    store: services.store,
-    logger,
-    flushMs: config.auditFlushMs,
-    group: config.auditGroup,
-  });
-  const returned = new WeakMap<RequestContext, Resource[]>();
   const server = {
     name: 'fhir-ledger',
     chainId: ledger.chainId,
     consentRegistry: ledger.consentRegistry,
+  };
+  const writer = new AuditWriter<AuditEntry>({
+    store: services.store,
+    logger,
+    flushMs: config.auditFlushMs,
+    // Built at flush, grouped first: a request keeps only what it already had until then.
+    toEvents: (entries) => auditEventsOf(entries.map(auditedRequest), config.auditGroup),
+  });
+  const auditedRequest = (entry: AuditEntry): AuditedRequest => {
+    const { record, outcome } = entry;
+    const decisionsByPatient = groupByPatient(record?.decisions.values() ?? []);
+    if (decisionsByPatient.size === 0) decisionsByPatient.set('', []);
+    return {
+      requestId: entry.requestId,
+      principal: entry.principal,
+      outcome,
+      operations: record?.operations ?? [],
+      decisionsByPatient,
+      returnedByPatient:
+        outcome.status < 400 && record ? byPatient(record) : new Map<string, string[]>(),
+      recorded: new Date(entry.at).toISOString(),
+      server,
+    };
   };
 
   // Fail closed on the audit too: when AuditEvents cannot be written fast enough (or at all),
@@ -64,42 +88,18 @@ export function startAudit(context: ConsentContext): RunningAudit {
     ]);
   });
 
-  services.hooks.beforeReturn.push(async (resource, ctx) => {
-    const list = returned.get(ctx);
-    if (list) list.push(resource);
-    else returned.set(ctx, [resource]);
-    return resource;
-  });
-
+  // Only what the request already holds is kept until the flush builds the AuditEvents.
   services.hooks.afterRequest.push(async (ctx, outcome) => {
     if (backlogRefused.has(ctx)) return;
     const record = peekAccessRecord(ctx);
-    const decisionsByPatient = groupByPatient(record?.decisions.values() ?? []);
-    if (decisionsByPatient.size === 0) {
-      if (!refused(outcome)) return;
-      decisionsByPatient.set('', []);
-    }
-    const returnedByPatient =
-      outcome.status < 400
-        ? byPatient(
-            returned.get(ctx) ?? [],
-            [...decisionsByPatient.keys()],
-            record?.patientsOf,
-            services.params,
-          )
-        : new Map<string, string[]>();
-    writer.add(
-      balpAuditEvents({
-        requestId: ctx.requestId,
-        principal: ctx.principal,
-        outcome,
-        operations: record?.operations ?? [],
-        decisionsByPatient,
-        returnedByPatient,
-        recorded: new Date().toISOString(),
-        server,
-      }),
-    );
+    if (!(record && record.decisions.size > 0) && !refused(outcome)) return;
+    writer.add({
+      requestId: ctx.requestId,
+      principal: ctx.principal,
+      outcome,
+      record,
+      at: Date.now(),
+    });
   });
 
   return { writer, stop: () => writer.stop() };
@@ -123,34 +123,16 @@ function groupByPatient(decisions: Iterable<AccessDecision>): Map<string, Access
 
 /**
  * Versioned references of the returned patient data, by patient: the patients enforcement
- * decided each version for (a Provenance is its targets' patients' data). A version it did not
- * decide on for reading (the new version a PATCH returns) is filed by its compartment; with one
- * patient decided on, everything of a patient data type is that patient's.
+ * decided each version for (a Provenance is its targets' patients' data). A version with no
+ * patient (a Practitioner) is nobody's data.
  */
-function byPatient(
-  resources: Resource[],
-  patients: string[],
-  decidedFor: Map<string, string[]> | undefined,
-  params: ParamResolver,
-): Map<string, string[]> {
+function byPatient(record: AccessRecord): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  const add = (patient: string, ref: string) => {
-    const refs = out.get(patient);
-    if (refs) refs.push(ref);
-    else out.set(patient, [ref]);
-  };
-  const only = patients.length === 1 && patients[0] ? patients[0] : undefined;
-  for (const resource of resources) {
-    const ref = `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
-    const decided = decidedFor?.get(ref);
-    if (decided) {
-      for (const patient of decided) add(patient, ref);
-    } else if (only) {
-      if (resource.resourceType === 'Patient' || isCompartmentType(resource.resourceType)) {
-        add(only, ref);
-      }
-    } else {
-      for (const id of compartmentPatients(resource, params)?.ids ?? []) add(`Patient/${id}`, ref);
+  for (const ref of record.returned) {
+    for (const patient of record.patientsOf.get(ref) ?? []) {
+      const refs = out.get(patient);
+      if (refs) refs.push(ref);
+      else out.set(patient, [ref]);
     }
   }
   return out;

@@ -288,9 +288,17 @@ export function registerEnforcement(context: ConsentContext): void {
 
   hooks.beforeReturn.push(async (resource, ctx) => {
     const state = await enforcement(ctx);
-    accessRecord(ctx).returned.push(versionKey(resource));
-    if (state.caller.custodian || state.caller.breakTheGlass)
+    const record = accessRecord(ctx);
+    const key = versionKey(resource);
+    record.returned.push(key);
+    if (state.caller.custodian || state.caller.breakTheGlass) {
       decideFor(state, ctx, resource, await readPatients(state, resource));
+    } else if (!record.patientsOf.has(key)) {
+      // Not decided on for reading (nothing returns such a version today): the audit files it
+      // under its own compartment's patients.
+      const patients = compartmentsOf(resource);
+      if (patients) record.patientsOf.set(key, patientReferences(patients));
+    }
     return resource;
   });
 }
