@@ -18,6 +18,9 @@ export type DecisionBasis =
   /** Consent state could not be confirmed from the chain (stale mirror, chain unreachable). */
   | 'unavailable';
 
+/** Recorded for a resource that points at someone only by identifier: no patient to name. */
+export const UNIDENTIFIED_PATIENT = 'Patient/?';
+
 /** One access decision for one patient compartment and resource class. */
 export interface AccessDecision {
   /** `Patient/<id>`: kept in the AuditEvent (our database), never on chain, in queues or logs. */

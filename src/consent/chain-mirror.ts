@@ -51,6 +51,7 @@ export class ChainMirror implements ConsentState {
   readonly #p: Required<ChainMirrorParameters>;
   readonly #registry: Buffer;
   #memBlock = -1n;
+  #version = 0;
   #pairs = new Map<string, Map<Hex, GrantTerms>>();
   #pairOf = new Map<Hex, string>();
   #head: bigint | undefined;
@@ -78,6 +79,14 @@ export class ChainMirror implements ConsentState {
   /** The last block whose logs are applied in memory (-1 before the first sync). */
   get seenBlock(): bigint {
     return this.#memBlock;
+  }
+
+  /**
+   * Changes whenever the grants in memory change (logs applied, state reloaded): a decision
+   * remembered at one version may be reused at that version and block only.
+   */
+  get version(): number {
+    return this.#version;
   }
 
   /**
@@ -271,6 +280,7 @@ export class ChainMirror implements ConsentState {
       );
       await db.query('COMMIT');
       for (const change of pending) change();
+      if (pending.length > 0) this.#version++;
       this.#memBlock = to;
       if (logs.length > 0) for (const listener of this.#logListeners) listener();
       return to;
@@ -291,6 +301,7 @@ export class ChainMirror implements ConsentState {
     this.#pairs = new Map();
     this.#pairOf = new Map();
     for (const row of rows) this.#remember(hex(row.grant_id), grantTermsFromRow(row));
+    this.#version++;
     this.#memBlock = block;
   }
 

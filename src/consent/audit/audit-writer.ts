@@ -2,13 +2,13 @@ import type { AuditEvent } from 'fhir/r4.js';
 import type { Principal } from '../../auth/principal.js';
 import { parseScopes } from '../../auth/scopes.js';
 import type { ResourceStore } from '../../fhir/storage/resource-store.js';
-import type { Logger } from '../../logger.js';
 import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
 import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
 
 export interface AuditWriterParameters<T> {
   store: ResourceStore;
-  logger: Logger;
+  /** Where failed flushes are logged (a pino Logger, or the audit thread's relay to one). */
+  logger: { error(fields: object, message: string): void };
   /** An AuditEvent is written at most this long after it is added (when the database is up). */
   flushMs: number;
   /** Entries (audited requests) per database transaction. */
@@ -20,6 +20,8 @@ export interface AuditWriterParameters<T> {
   toEvents: (entries: T[]) => AuditEvent[];
   /** Longest wait between retries of a failed flush. */
   maxRetryMs?: number;
+  /** Called after each stored batch: how many entries, as how many AuditEvents. */
+  onWritten?: (entries: number, events: number) => void;
 }
 
 /**
@@ -55,7 +57,7 @@ export class AuditWriter<T> {
   #stopped = false;
 
   constructor(params: AuditWriterParameters<T>) {
-    this.#params = { batchSize: 500, maxRetryMs: 5000, ...params };
+    this.#params = { batchSize: 500, maxRetryMs: 5000, onWritten: () => {}, ...params };
   }
 
   /** Entries (audited requests) written since start (for the benchmark and tests). */
@@ -136,6 +138,7 @@ export class AuditWriter<T> {
       await this.#params.store.transaction(ctx, (writer) => writer.createMany(events));
       this.#written += batch.length;
       this.#stored += events.length;
+      this.#params.onWritten(batch.length, events.length);
       this.#failures = 0;
       return true;
     } catch (err) {

@@ -1,5 +1,4 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from 'fhir/r4.js';
-import { isPrincipal, type Principal } from '../../auth/principal.js';
 import type { InteractionName, Operation, RequestOutcome } from '../../fhir/hooks.js';
 import type { AccessDecision } from '../access-record.js';
 
@@ -22,10 +21,20 @@ export const GRANT_POLICY_PREFIX = 'urn:fhir-ledger:consent-grant:';
 /** Beyond this many returned resources of one patient, the rest is summarised by a count. */
 export const MAX_LISTED = 50;
 
+/** Who called, as the AuditEvent names them (the fields of the request's Principal it uses). */
+export interface AuditedCaller {
+  issuer: string;
+  clientId: string;
+  subject: string;
+  fhirUser?: string;
+  purposeOfUse: string[];
+}
+
 /** Everything one request tells the audit. */
 export interface AuditedRequest {
   requestId: string;
-  principal: unknown;
+  /** Undefined when the request had no verified principal. */
+  principal: AuditedCaller | undefined;
   outcome: RequestOutcome;
   operations: Operation[];
   /** Decisions grouped by patient reference; '' holds a refusal before any patient was known. */
@@ -56,7 +65,7 @@ export function auditEvent(
   const grants = [...new Set(decisions.flatMap((d) => d.grants))];
   const breakTheGlass = decisions.some((d) => d.basis === 'break-the-glass');
   const profile = `${BALP}.${patient ? 'Patient' : ''}${query ? 'Query' : 'Read'}`;
-  const purposes = isPrincipal(principal) ? principal.purposeOfUse : [];
+  const purposes = principal?.purposeOfUse ?? [];
   return {
     resourceType: 'AuditEvent',
     meta: {
@@ -119,7 +128,7 @@ function describe(decisions: AccessDecision[], status: number, permitted: boolea
 }
 
 function agents(
-  principal: unknown,
+  principal: AuditedCaller | undefined,
   outcome: RequestOutcome,
   grants: string[],
   serverName: string,
@@ -133,7 +142,7 @@ function agents(
     who: { display: serverName },
     requestor: false,
   };
-  if (!isPrincipal(principal)) {
+  if (!principal) {
     return [{ type: role(DCM, '110153'), who: { display: 'unknown' }, requestor: true }, server];
   }
   const user = userAgent(principal, policy);
@@ -151,7 +160,7 @@ function agents(
 }
 
 /** The person (fhirUser) the client acts for: the recipient of the data, and the requestor. */
-function userAgent(principal: Principal, policy: string[]): AuditEventAgent | undefined {
+function userAgent(principal: AuditedCaller, policy: string[]): AuditEventAgent | undefined {
   if (!principal.fhirUser) return undefined;
   return {
     type: role(PARTICIPATION, 'IRCP'),

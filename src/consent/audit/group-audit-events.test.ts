@@ -8,7 +8,7 @@ import type { InteractionName } from '../../fhir/hooks.js';
 import { createParamResolver } from '../../fhir/search/search-parameters.js';
 import { validateResource } from '../../fhir/validation/validate-resource.js';
 import type { AccessDecision } from '../access-record.js';
-import { type AuditedRequest, balpAuditEvents } from './balp-audit-events.js';
+import { type AuditedCaller, type AuditedRequest, balpAuditEvents } from './balp-audit-events.js';
 import { auditEventsOf, REQUESTS } from './group-audit-events.js';
 
 const definitions = loadDefinitions();
@@ -168,7 +168,7 @@ describe('auditEventsOf', () => {
     // (test/support/per-event-grouping.ts). Grouped first, the module must store the same.
     const random = seeded(7);
     const pick = <T>(values: readonly T[]) => values[Math.floor(random() * values.length)]!;
-    const principals: unknown[] = [
+    const principals: Array<AuditedCaller | undefined> = [
       practitioner,
       { ...practitioner, purposeOfUse: [] },
       { ...practitioner, purposeOfUse: ['TREAT', 'ETREAT'] },

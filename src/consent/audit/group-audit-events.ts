@@ -1,5 +1,4 @@
 import type { AuditEvent, AuditEventEntity, AuditEventEntityDetail } from 'fhir/r4.js';
-import { isPrincipal } from '../../auth/principal.js';
 import type { AccessDecision } from '../access-record.js';
 import {
   type AuditedRequest,
@@ -79,7 +78,7 @@ export function auditEventsOf(
 
 /** The caller as the AuditEvent's agents and purposes name it (with a known client's address). */
 function callerKey({ principal, outcome }: AuditedRequest): string {
-  if (!isPrincipal(principal)) return '\u0002';
+  if (!principal) return '\u0002';
   const { issuer, clientId, fhirUser, subject, purposeOfUse } = principal;
   const purposes = purposeOfUse.length ? purposeOfUse.join(' ') : 'TREAT';
   return `${issuer}\u0002${clientId}\u0002${fhirUser ?? ''}\u0002${subject}\u0002${purposes}\u0002${outcome.clientAddress ?? ''}`;

@@ -1,15 +1,21 @@
 import type { Provenance, Resource } from 'fhir/r4.js';
 import type { Hex } from 'viem';
+import type { AuthRegistry } from '../../auth/client-registry.js';
 import { type CompartmentPatients, compartmentPatients } from '../../auth/patient-compartment.js';
-import { isPrincipal } from '../../auth/principal.js';
+import { isPrincipal, type Principal } from '../../auth/principal.js';
 import { FhirError, issue, notFound } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
 import { patientCompartmentParams } from '../../fhir/search/patient-compartment-definition.js';
 import type { Tx } from '../../fhir/storage/database.js';
-import { accessRecord, recordDecision } from '../access-record.js';
+import {
+  type AccessDecision,
+  accessRecord,
+  recordDecision,
+  UNIDENTIFIED_PATIENT,
+} from '../access-record.js';
 import { referenceKey } from '../consent-to-grant.js';
 import type { ConsentContext } from '../start-consent.js';
-import { consentCaller } from './consent-caller.js';
+import { type ConsentCaller, consentCaller } from './consent-caller.js';
 import { ConsentUnavailableError, decideAccess } from './decide-access.js';
 import {
   loadProvenanceTargets,
@@ -42,8 +48,6 @@ const READ = 0;
 const WRITE = 1;
 /** The classes Patient/[id]/$everything returns: the Patient and its compartment's types. */
 const EVERYTHING_TYPES = ['Patient', ...patientCompartmentParams.keys()];
-/** Recorded for a resource that points at someone only by identifier: no patient to name. */
-export const UNIDENTIFIED_PATIENT = 'Patient/?';
 
 /**
  * Consent on every read path (see README.md in this folder):
@@ -123,18 +127,47 @@ export function registerEnforcement(context: ConsentContext): void {
   const writtenPatients = (tx: Tx, resource: Resource) =>
     withTargetPatients(tx, resource, compartmentPatients(resource, params), new Map());
 
+  // The consent view of recent callers, by the Principal fields it depends on: rebuilt when the
+  // auth registry changes (a new snapshot object), else reused. Each gets a serial number that
+  // keys its remembered decisions.
+  const callers = new Map<
+    string,
+    { registry: AuthRegistry; caller: ConsentCaller; serial: number }
+  >();
+  let serials = 0;
+  const callerOf = async (principal: Principal) => {
+    const registry = await currentRegistry(principal.clientId);
+    const id = [
+      principal.issuer,
+      principal.clientId,
+      principal.subject,
+      principal.fhirUser ?? '',
+      principal.patient ?? '',
+      principal.purposeOfUse.join(' '),
+      principal.scopeText,
+    ].join('\u0001');
+    const known = callers.get(id);
+    if (known?.registry === registry) return known;
+    const caller = consentCaller(principal, {
+      keyOf,
+      custodianClients: config.custodianClients,
+      registry,
+    });
+    const entry = { registry, caller, serial: ++serials };
+    if (callers.size >= 10_000) callers.clear();
+    callers.set(id, entry);
+    return entry;
+  };
+
   const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
     let state = enforcementOf(ctx);
     if (!state) {
       if (!isPrincipal(ctx.principal))
         throw new FhirError(401, [issue('login', 'Authentication required')]);
-      const caller = consentCaller(ctx.principal, {
-        keyOf,
-        custodianClients: config.custodianClients,
-        registry: await currentRegistry(ctx.principal.clientId),
-      });
+      const { caller, serial } = await callerOf(ctx.principal);
       state = {
         caller,
+        callerSerial: serial,
         time: BigInt(Math.floor(Date.now() / 1000)),
         decisions: new Map(),
         recorded: new Set(),
@@ -143,6 +176,52 @@ export function registerEnforcement(context: ConsentContext): void {
       setEnforcement(ctx, state);
     }
     return state;
+  };
+
+  // Decisions of recent requests, reused by the same caller's next requests while nothing they
+  // depend on changed: the same mirrored block and grants (`version`), the same second. A
+  // revocation changes both, so no remembered decision outlives it; one that consulted the
+  // chain is reused only while the mirror is current (else 503, as deciding anew would).
+  const remembered = new Map<
+    string,
+    {
+      decision: Omit<AccessDecision, 'count'>;
+      chain: boolean;
+      block: bigint;
+      version: number;
+      time: bigint;
+    }
+  >();
+  const decide = (
+    state: RequestEnforcement,
+    patient: string,
+    resourceType: string,
+    action: number,
+  ) => {
+    const key = `${state.callerSerial}|${patient}|${resourceType}|${action}`;
+    const block = mirror.seenBlock;
+    const version = mirror.version;
+    const current = () => state.current === true || fresh();
+    const known = remembered.get(key);
+    if (known && known.block === block && known.version === version && known.time === state.time) {
+      if (known.chain && !current())
+        throw new ConsentUnavailableError('consent state is not current');
+      return known.decision;
+    }
+    let chain = false;
+    const decision = decideAccess(
+      state.caller,
+      mirror,
+      () => {
+        chain = true;
+        return current();
+      },
+      { patient, resourceType, action, time: state.time, block },
+      patientKey,
+    );
+    if (remembered.size >= 100_000) remembered.clear();
+    remembered.set(key, { decision, chain, block, version, time: state.time });
+    return decision;
   };
 
   /** The decision for one patient, type and action: made once per request (503 when stale). */
@@ -157,13 +236,7 @@ export function registerEnforcement(context: ConsentContext): void {
     let decision = state.decisions.get(cacheKey);
     if (!decision) {
       try {
-        decision = decideAccess(
-          state.caller,
-          mirror,
-          () => state.current === true || fresh(),
-          { patient, resourceType, action, time: state.time, block: mirror.seenBlock },
-          patientKey,
-        );
+        decision = decide(state, patient, resourceType, action);
       } catch (err) {
         if (!(err instanceof ConsentUnavailableError)) throw err;
         recordDecision(ctx, {

@@ -7,6 +7,8 @@ import type { TargetContents } from './provenance-targets.js';
 /** What enforcement keeps for one request: computed once, reused by every hook call. */
 export interface RequestEnforcement {
   caller: ConsentCaller;
+  /** Identifies `caller` among recent callers: the key of its remembered decisions. */
+  callerSerial: number;
   /** Unix seconds at the request's first decision: one instant for the whole request. */
   time: bigint;
   /** Decisions by `patient|type|action`: a search over 500 observations decides once. */

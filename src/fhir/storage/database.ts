@@ -9,6 +9,8 @@ export type Tx = pg.PoolClient;
 
 export interface Database {
   pool: pg.Pool;
+  /** The connection string (another thread of this process connects with it). */
+  url: string;
   /** Runs `work` in one transaction; rolls back when it throws. */
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export function connectDatabase(connectionString: string, max = 10): Database {
   pool.on('connect', (client) => client.on('error', () => {}));
   return {
     pool,
+    url: connectionString,
     async transaction(work) {
       const client = await pool.connect();
       try {

@@ -1,0 +1,129 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../logger.js';
+import type { AuditEntry } from './audit-entry.js';
+import type { AuditWorkerData, FromAuditWorker, ToAuditWorker } from './audit-worker.js';
+
+export interface AuditThreadParameters extends AuditWorkerData {
+  logger: Logger;
+  /** After each batch the thread stored (the anchoring relay has versions to claim). */
+  onWritten: () => void;
+}
+
+/** Entries are handed to the thread at most this long after the first of them. */
+const HAND_OVER_MS = 50;
+
+/**
+ * The request thread's side of the audit thread (`audit-worker.ts`): `add` queues a request's
+ * entry and never waits; the queue crosses to the thread every HAND_OVER_MS in one message.
+ * `pending` counts entries not yet stored; if the thread dies it is Infinity, so reads are
+ * refused (an access that cannot be audited is not served). `stop` stores what is left.
+ */
+export class AuditThread {
+  readonly #worker: Worker;
+  readonly #logger: Logger;
+  #queue: AuditEntry[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #added = 0;
+  #written = 0;
+  #stored = 0;
+  #failed = false;
+  readonly #stopped: Promise<void>;
+  #stopping = false;
+
+  constructor(params: AuditThreadParameters) {
+    const { logger, onWritten, ...data } = params;
+    this.#logger = logger;
+    this.#worker = startWorker(data);
+    // Shutdown goes through stop(); a forgotten audit thread must not keep the process alive.
+    this.#worker.unref();
+    this.#worker.on('message', (message: FromAuditWorker) => {
+      if (message.type === 'written') {
+        this.#written += message.entries;
+        this.#stored += message.events;
+        onWritten();
+      } else if (message.type === 'log') {
+        logger.error(message.fields, message.message);
+      }
+    });
+    this.#stopped = new Promise((resolve) => {
+      this.#worker.on('message', (message: FromAuditWorker) => {
+        if (message.type === 'stopped') resolve();
+      });
+      this.#worker.on('error', (err) => {
+        this.#failed = true;
+        logger.error({ error: err.name }, 'audit: the audit thread failed; reads are refused');
+        resolve();
+      });
+      this.#worker.on('exit', () => {
+        if (!this.#stopping) {
+          this.#failed = true;
+          logger.error({}, 'audit: the audit thread exited; reads are refused');
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** Entries added and not yet stored (Infinity when the audit thread is gone). */
+  get pending(): number {
+    return this.#failed ? Number.POSITIVE_INFINITY : this.#added - this.#written;
+  }
+
+  /** Entries (audited requests) stored since start. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** AuditEvents stored since start: fewer than `written` when requests were grouped. */
+  get stored(): number {
+    return this.#stored;
+  }
+
+  add(entry: AuditEntry): void {
+    this.#added++;
+    this.#queue.push(entry);
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#handOver(), HAND_OVER_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** Hands over what is queued, stores everything, and ends the thread. */
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#handOver();
+      this.#post({ type: 'stop' });
+    }
+    await this.#stopped;
+    const lost = this.#added - this.#written;
+    if (lost > 0) this.#logger.error({ entries: lost }, 'audit: entries lost at shutdown');
+    await this.#worker.terminate();
+  }
+
+  #handOver(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#queue.length === 0) return;
+    this.#post({ type: 'entries', entries: this.#queue });
+    this.#queue = [];
+  }
+
+  #post(message: ToAuditWorker): void {
+    if (!this.#failed) this.#worker.postMessage(message);
+  }
+}
+
+/**
+ * The built server starts `audit-worker.js`; run from the TypeScript sources (tests, tsx), the
+ * worker registers tsx first (`worker-from-sources.mjs`).
+ */
+function startWorker(data: AuditWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./audit-worker.js', import.meta.url), { workerData: data });
+  }
+  const workerModule = new URL('./audit-worker.ts', import.meta.url).href;
+  return new Worker(new URL('./worker-from-sources.mjs', import.meta.url), {
+    workerData: { ...data, workerModule },
+  });
+}
