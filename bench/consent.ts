@@ -8,7 +8,7 @@
  *     automining and with 1-second blocks (target: p99 within one block time + 100 ms).
  * The enforced server also writes the access audit (AuditEvents) and anchors what it writes.
  *
- *   npm run bench:consent [-- --seconds 8 --connections 8 --samples 20]
+ *   npm run bench:consent [-- --seconds 4 --rounds 6 --connections 8 --samples 20]
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -36,17 +36,19 @@ import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from '../src/ledger/anvil.js';
 import { classIndex, purposeIndex } from '../src/ledger/consent-encoding.js';
 import { deployContracts } from '../src/ledger/deploy-contracts.js';
 import { createLedgerClient } from '../src/ledger/ledger-client.js';
-import { processTreeCpu } from './process-cpu.js';
+import { processTreeCpu, threadCpu } from './process-cpu.js';
 import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '6' },
     connections: { type: 'string', default: '8' },
     samples: { type: 'string', default: '20' },
   },
 });
 const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
 const connections = Number(args.connections);
 const samples = Number(args.samples);
 
@@ -214,18 +216,26 @@ try {
   // Let the anchoring of the data load finish: the runs compare reads, not anchoring.
   await sleep(3000);
 
-  // 1. Throughput, alternating servers so that drift hits both.
+  // 1. Throughput in rounds, each running both servers back to back (the order alternating),
+  // with a pause before each run so that one server's leftover work (its audit, anchoring) does
+  // not land in the other's run. A shared machine's speed drifts within seconds: the ratio is
+  // taken within each round, and the median round is reported.
   console.log(
-    `\nConsent enforcement, ${os.cpus().length} cores, ${connections} connections, ${seconds} s per run`,
+    `\nConsent enforcement, ${os.cpus().length} cores, ${connections} connections, ${rounds} rounds of ${seconds} s per server`,
   );
-  // Server CPU per request (its Node process + the shared PostgreSQL, which serves one server
-  // at a time here): steadier than req/s on a shared machine.
+  // CPU per request: the server's request thread (the bottleneck), its whole process (the
+  // audit thread, the collector), and the shared PostgreSQL, which serves one server at a time.
   const serverPid = new Map(children.map((c, n) => [n === 0 ? enforced : plain, c.pid!]));
-  const cpuOf = (base: string) => ({
-    node: processTreeCpu(serverPid.get(base)!).node ?? 0,
-    postgres: processTreeCpu(process.pid).postgres ?? 0,
-  });
-  const run = async (base: string, bearer: string, paths: string[], cpu: number[][]) => {
+  const cpuOf = (base: string) => {
+    const pid = serverPid.get(base)!;
+    return {
+      thread: threadCpu(pid, pid),
+      node: processTreeCpu(pid).node ?? 0,
+      postgres: processTreeCpu(process.pid).postgres ?? 0,
+    };
+  };
+  const run = async (base: string, bearer: string, paths: string[]) => {
+    await sleep(1000);
     const before = cpuOf(base);
     const result = await autocannon({
       url: base,
@@ -237,12 +247,12 @@ try {
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${base}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     const after = cpuOf(base);
-    const total = result.requests.total;
-    cpu.push([
-      ((after.node - before.node) * 1000) / total,
-      ((after.postgres - before.postgres) * 1000) / total,
-    ]);
-    return result.requests.average;
+    const perRequest = (key: 'thread' | 'node' | 'postgres') =>
+      ((after[key] - before[key]) * 1000) / result.requests.total;
+    return {
+      rate: result.requests.average,
+      cpu: [perRequest('thread'), perRequest('node'), perRequest('postgres')],
+    };
   };
   const reads = observations.map((id) => `/Observation/${id}`);
   const searches = [`/Observation?patient=${patient}&_count=20`];
@@ -250,19 +260,24 @@ try {
     ['read Observation by id', reads],
     ['search Observation?patient=X (50 matches, total)', searches],
   ] as const) {
-    const on: number[] = [];
-    const off: number[] = [];
-    const cpuOn: number[][] = [];
-    const cpuOff: number[][] = [];
-    for (let round = 0; round < 2; round++) {
-      off.push(await run(plain, tokens.plain, [...paths], cpuOff));
-      on.push(await run(enforced, tokens.enforced, [...paths], cpuOn));
+    const ratios: number[] = [];
+    const on: Array<{ rate: number; cpu: number[] }> = [];
+    const off: Array<{ rate: number; cpu: number[] }> = [];
+    for (let round = 0; round < rounds; round++) {
+      const first = round % 2 === 0;
+      const a = first ? await run(plain, tokens.plain, [...paths]) : undefined;
+      const enforcedRun = await run(enforced, tokens.enforced, [...paths]);
+      const plainRun = a ?? (await run(plain, tokens.plain, [...paths]));
+      on.push(enforcedRun);
+      off.push(plainRun);
+      ratios.push(enforcedRun.rate / plainRun.rate);
     }
-    const [mOn, mOff] = [mean(on), mean(off)];
-    const cpu = (runs: number[][]) =>
-      `${mean(runs.map((r) => r[0]!)).toFixed(2)} + ${mean(runs.map((r) => r[1]!)).toFixed(2)} ms`;
+    const cpu = (runs: Array<{ cpu: number[] }>) => {
+      const m = (i: number) => mean(runs.map((r) => r.cpu[i]!)).toFixed(3);
+      return `request thread ${m(0)}, process ${m(1)}, postgres ${m(2)} ms`;
+    };
     console.log(
-      `${label}: enforced ${mOn.toFixed(0)} req/s, without consent ${mOff.toFixed(0)} req/s, ratio ${(mOn / mOff).toFixed(3)}; CPU per request (server node + postgres) enforced ${cpu(cpuOn)}, without ${cpu(cpuOff)}`,
+      `${label}: enforced ${mean(on.map((r) => r.rate)).toFixed(0)} req/s, without consent ${mean(off.map((r) => r.rate)).toFixed(0)} req/s; ratio per round ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(3)}\n  CPU per request, enforced: ${cpu(on)}\n  CPU per request, without: ${cpu(off)}`,
     );
   }
 
@@ -395,6 +410,12 @@ async function rpc(url: string, method: string, params: unknown[]) {
   });
   const body = (await res.json()) as { error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
+}
+
+function median(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function mean(values: number[]) {

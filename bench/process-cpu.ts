@@ -35,3 +35,10 @@ export function processTreeCpu(rootPid: number): Record<string, number> {
   visit(rootPid);
   return totals;
 }
+
+/** CPU seconds (user + system) used so far by one thread (`tid`; a process's main thread has tid = pid). */
+export function threadCpu(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
