@@ -120,8 +120,11 @@ export function registerEnforcement(context: ConsentContext): void {
     await loadProvenanceTargets(client, [resource], targets);
     return provenancePatients(resource as Provenance, own, targets, params);
   };
+  // Only a Provenance needs storage (its targets): anything else is decided without a round trip.
   const readPatients = (state: RequestEnforcement, resource: Resource) =>
-    withTargetPatients(services.db.pool, resource, compartmentsOf(resource), state.targets);
+    resource.resourceType === 'Provenance'
+      ? withTargetPatients(services.db.pool, resource, compartmentsOf(resource), state.targets)
+      : compartmentsOf(resource);
   // A Provenance a client writes is a write into its targets' patients' records: judged in the
   // transaction (it sees targets written with it), without the read cache (it may roll back).
   const writtenPatients = (tx: Tx, resource: Resource) =>
@@ -327,7 +330,7 @@ export function registerEnforcement(context: ConsentContext): void {
   });
 
   const filter = async (resource: Resource, ctx: RequestContext) => {
-    const state = await enforcement(ctx);
+    const state = enforcementOf(ctx) ?? (await enforcement(ctx));
     return decideFor(state, ctx, resource, await readPatients(state, resource));
   };
   filter.prepare = async (resources: Resource[], ctx: RequestContext) => {
@@ -360,7 +363,7 @@ export function registerEnforcement(context: ConsentContext): void {
   });
 
   hooks.beforeReturn.push(async (resource, ctx) => {
-    const state = await enforcement(ctx);
+    const state = enforcementOf(ctx) ?? (await enforcement(ctx));
     const record = accessRecord(ctx);
     const key = versionKey(resource);
     record.returned.push(key);
