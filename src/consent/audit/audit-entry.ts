@@ -5,8 +5,8 @@ import type { AuditedCaller, AuditedRequest } from './balp-audit-events.js';
 
 /**
  * What the audit keeps of one request until its AuditEvents are built: what the request
- * already held, copied compactly. It crosses to the audit thread by structured clone, so it
- * holds plain objects, arrays and strings only (a Map or a bigint doubles the cloning cost).
+ * already held, copied compactly. It crosses to the audit thread as JSON, so it holds plain
+ * objects, arrays, strings and numbers only.
  * Holds patient references and ids: it stays in this process, never in logs or queues.
  */
 export interface AuditEntry {

@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../logger.js';
-import type { AuditEntry } from './audit-entry.js';
 import type { AuditWorkerData, FromAuditWorker, ToAuditWorker } from './audit-worker.js';
 
 export interface AuditThreadParameters extends AuditWorkerData {
@@ -19,42 +18,45 @@ const HAND_OVER_MS = 50;
  * refused (an access that cannot be audited is not served). `stop` stores what is left.
  */
 export class AuditThread {
-  readonly #worker: Worker;
-  readonly #logger: Logger;
-  #queue: AuditEntry[] = [];
+  readonly #params: AuditThreadParameters;
+  /** Started with the first entry handed over: a server that audits nothing runs no thread. */
+  #thread: { worker: Worker; ended: Promise<void> } | undefined;
+  /** Entries as JSON (`AuditEntry`). */
+  #queue: string[] = [];
   #timer: NodeJS.Timeout | undefined;
   #added = 0;
   #written = 0;
   #stored = 0;
   #failed = false;
-  readonly #stopped: Promise<void>;
   #stopping = false;
 
   constructor(params: AuditThreadParameters) {
-    const { logger, onWritten, ...data } = params;
-    this.#logger = logger;
-    this.#worker = startWorker(data);
+    this.#params = params;
+  }
+
+  #start(): { worker: Worker; ended: Promise<void> } {
+    const { logger, onWritten, ...data } = this.#params;
+    const worker = startWorker(data);
     // Shutdown goes through stop(); a forgotten audit thread must not keep the process alive.
-    this.#worker.unref();
-    this.#worker.on('message', (message: FromAuditWorker) => {
-      if (message.type === 'written') {
-        this.#written += message.entries;
-        this.#stored += message.events;
-        onWritten();
-      } else if (message.type === 'log') {
-        logger.error(message.fields, message.message);
-      }
-    });
-    this.#stopped = new Promise((resolve) => {
-      this.#worker.on('message', (message: FromAuditWorker) => {
-        if (message.type === 'stopped') resolve();
+    worker.unref();
+    const ended = new Promise<void>((resolve) => {
+      worker.on('message', (message: FromAuditWorker) => {
+        if (message.type === 'written') {
+          this.#written += message.entries;
+          this.#stored += message.events;
+          onWritten();
+        } else if (message.type === 'log') {
+          logger.error(message.fields, message.message);
+        } else if (message.type === 'stopped') {
+          resolve();
+        }
       });
-      this.#worker.on('error', (err) => {
+      worker.on('error', (err) => {
         this.#failed = true;
         logger.error({ error: err.name }, 'audit: the audit thread failed; reads are refused');
         resolve();
       });
-      this.#worker.on('exit', () => {
+      worker.on('exit', () => {
         if (!this.#stopping) {
           this.#failed = true;
           logger.error({}, 'audit: the audit thread exited; reads are refused');
@@ -62,6 +64,7 @@ export class AuditThread {
         resolve();
       });
     });
+    return { worker, ended };
   }
 
   /** Entries added and not yet stored (Infinity when the audit thread is gone). */
@@ -79,7 +82,8 @@ export class AuditThread {
     return this.#stored;
   }
 
-  add(entry: AuditEntry): void {
+  /** Queues one entry: an `AuditEntry` as JSON. */
+  add(entry: string): void {
     this.#added++;
     this.#queue.push(entry);
     if (!this.#timer) {
@@ -90,27 +94,29 @@ export class AuditThread {
 
   /** Hands over what is queued, stores everything, and ends the thread. */
   async stop(): Promise<void> {
+    this.#handOver();
+    const thread = this.#thread;
+    if (!thread) return;
     if (!this.#stopping) {
       this.#stopping = true;
-      this.#handOver();
-      this.#post({ type: 'stop' });
+      if (!this.#failed) thread.worker.postMessage({ type: 'stop' } satisfies ToAuditWorker);
     }
-    await this.#stopped;
+    await thread.ended;
     const lost = this.#added - this.#written;
-    if (lost > 0) this.#logger.error({ entries: lost }, 'audit: entries lost at shutdown');
-    await this.#worker.terminate();
+    if (lost > 0) this.#params.logger.error({ entries: lost }, 'audit: entries lost at shutdown');
+    await thread.worker.terminate();
   }
 
   #handOver(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#queue.length === 0) return;
-    this.#post({ type: 'entries', entries: this.#queue });
+    if (this.#queue.length === 0 || this.#failed || this.#stopping) return;
+    this.#thread ??= this.#start();
+    this.#thread.worker.postMessage({
+      type: 'entries',
+      entries: this.#queue,
+    } satisfies ToAuditWorker);
     this.#queue = [];
-  }
-
-  #post(message: ToAuditWorker): void {
-    if (!this.#failed) this.#worker.postMessage(message);
   }
 }
 

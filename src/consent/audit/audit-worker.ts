@@ -24,7 +24,8 @@ export interface AuditWorkerData {
   server: AuditedRequest['server'];
 }
 
-export type ToAuditWorker = { type: 'entries'; entries: AuditEntry[] } | { type: 'stop' };
+/** Entries as JSON strings (`AuditEntry`). */
+export type ToAuditWorker = { type: 'entries'; entries: string[] } | { type: 'stop' };
 
 export type FromAuditWorker =
   | { type: 'ready' }
@@ -63,7 +64,7 @@ const writer = new AuditWriter<AuditEntry>({
 
 port.on('message', (message: ToAuditWorker) => {
   if (message.type === 'entries') {
-    for (const entry of message.entries) writer.add(entry);
+    for (const entry of message.entries) writer.add(JSON.parse(entry) as AuditEntry);
     return;
   }
   void writer

@@ -68,7 +68,9 @@ export function startAudit(context: ConsentContext): RunningAudit {
     if (backlogRefused.has(ctx)) return;
     const record = peekAccessRecord(ctx);
     if ((record && record.decisions.size > 0) || refused(outcome)) {
-      writer.add(auditEntry(ctx, outcome, record));
+      // As one JSON string: until it is handed over it is one object for the collector to
+      // copy or drop, not dozens, and it crosses to the audit thread as a plain copy.
+      writer.add(JSON.stringify(auditEntry(ctx, outcome, record)));
     }
   });
 
