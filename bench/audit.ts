@@ -15,10 +15,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import type { AuditEvent } from 'fhir/r4.js';
 import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 import { loadConfig } from '../src/config.js';
+import { type AuditEntry, auditedRequest } from '../src/consent/audit/audit-entry.js';
 import { AuditWriter } from '../src/consent/audit/audit-writer.js';
+import { auditEventsOf } from '../src/consent/audit/group-audit-events.js';
 import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/server.js';
 import { processTreeCpu } from './process-cpu.js';
@@ -153,24 +154,59 @@ try {
     );
   }
 
-  // The writer alone: how fast batches of real AuditEvents (the last one recorded) are stored.
-  const { rows } = await server.services.db.pool.query(
-    "SELECT content FROM resource_current WHERE resource_type = 'AuditEvent' LIMIT 1",
-  );
-  const { id: _id, meta: _meta, ...sample } = rows[0].content;
+  // The writer alone, as the audit thread runs it: entries of reads by one practitioner of 50
+  // Observations of one patient, grouped, built and stored in batches.
   const count = 20_000;
-  const alone = new AuditWriter<AuditEvent>({
+  const grant = `0x${'01'.repeat(32)}` as const;
+  const entry = (n: number): AuditEntry => ({
+    requestId: `bench-${n}`,
+    caller: {
+      issuer: 'https://idp.example.org',
+      clientId: 'bench-app',
+      subject: 'user-1',
+      fhirUser: 'Practitioner/bench',
+      purposeOfUse: [],
+    },
+    outcome: {
+      status: 200,
+      method: 'GET',
+      interaction: 'read',
+      resourceType: 'Observation',
+      url: `/Observation/o${n % 50}`,
+      clientAddress: '127.0.0.1',
+    },
+    operations: [{ interaction: 'read', resourceType: 'Observation', id: `o${n % 50}` }],
+    decisions: [
+      {
+        patient: `Patient/${patient}`,
+        resourceType: 'Observation',
+        permitted: true,
+        basis: 'grant',
+        grants: [grant],
+        block: '100',
+        count: 1,
+      },
+    ],
+    returned: [[`Observation/o${n % 50}/_history/1`, [`Patient/${patient}`]]],
+    at: Date.now(),
+  });
+  const auditedServer = { name: 'fhir-ledger', chainId: 31337, consentRegistry: '0x0' };
+  const alone = new AuditWriter<AuditEntry>({
     store: server.services.store,
     logger: createLogger('warn'),
     flushMs: config.consent.auditFlushMs,
-    toEvents: (events) => events,
+    toEvents: (entries) =>
+      auditEventsOf(
+        entries.map((e) => auditedRequest(e, auditedServer)),
+        true,
+      ),
   });
   const started = performance.now();
-  for (let i = 0; i < count; i++) alone.add(structuredClone(sample));
+  for (let i = 0; i < count; i++) alone.add(entry(i));
   while (alone.pending > 0) await new Promise((r) => setTimeout(r, 20));
   const elapsed = (performance.now() - started) / 1000;
   console.log(
-    `writer alone: ${count} AuditEvents in ${elapsed.toFixed(2)} s = ${(count / elapsed).toFixed(0)}/s`,
+    `writer alone: ${count} audited reads in ${elapsed.toFixed(2)} s = ${(count / elapsed).toFixed(0)}/s (stored as ${alone.stored} AuditEvents)`,
   );
 } finally {
   await server.close();
