@@ -339,6 +339,27 @@ describe('AuditEvent for every access decision', () => {
       await slow.close();
     }
   });
+  it('refuses every read once the audit thread is gone: nothing is served unaudited', async () => {
+    const orphan = await serverWithSlowAudit(50_000);
+    try {
+      const patient = await orphan.api
+        .post('/Patient')
+        .set('Content-Type', JSON_TYPE)
+        .send({ resourceType: 'Patient', name: [{ family: 'Orphaned' }] })
+        .expect(201);
+      await orphan.api.get(`/Patient/${patient.body.id}`).expect(200);
+      // An entry the audit thread cannot read makes it throw and end, as a bug in it would.
+      const writer = orphan.consent!.audit.writer;
+      writer.add('{ not an audit entry');
+      await waitFor('the audit thread gone', async () => writer.pending === Infinity);
+      const refused = await orphan.api.get(`/Patient/${patient.body.id}`).expect(503);
+      expect(refused.body.issue[0].diagnostics).toContain('audit');
+      expect(refused.body.resourceType).toBe('OperationOutcome');
+    } finally {
+      await orphan.close();
+    }
+  });
+
   it('groups the reads of one caller about one patient that share a flush into one AuditEvent naming each request', async () => {
     // No flush before the test asks for one: every read below is in the same flush.
     const batched = await serverWithSlowAudit(50_000);
