@@ -84,6 +84,8 @@ export class AuditThread {
 
   /** Queues one entry: an `AuditEntry` as JSON. */
   add(entry: string): void {
+    // With the thread gone nothing can be stored: reads are refused, and nothing piles up.
+    if (this.#failed) return;
     this.#added++;
     this.#queue.push(entry);
     if (!this.#timer) {
