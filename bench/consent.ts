@@ -264,10 +264,13 @@ try {
     const on: Array<{ rate: number; cpu: number[] }> = [];
     const off: Array<{ rate: number; cpu: number[] }> = [];
     for (let round = 0; round < rounds; round++) {
-      const first = round % 2 === 0;
-      const a = first ? await run(plain, tokens.plain, [...paths]) : undefined;
-      const enforcedRun = await run(enforced, tokens.enforced, [...paths]);
-      const plainRun = a ?? (await run(plain, tokens.plain, [...paths]));
+      const runs = new Map<string, { rate: number; cpu: number[] }>();
+      for (const base of round % 2 === 0 ? [plain, enforced] : [enforced, plain]) {
+        const bearer = base === plain ? tokens.plain : tokens.enforced;
+        runs.set(base, await run(base, bearer, [...paths]));
+      }
+      const enforcedRun = runs.get(enforced)!;
+      const plainRun = runs.get(plain)!;
       on.push(enforcedRun);
       off.push(plainRun);
       ratios.push(enforcedRun.rate / plainRun.rate);

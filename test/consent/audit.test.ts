@@ -102,6 +102,16 @@ const detail = (event: AuditEvent, type: string) =>
     (e.detail ?? []).filter((d) => d.type === type).map((d) => d.valueString),
   );
 
+/** Creates a Patient on `target` (as the harness custodian); its id. */
+async function createPatient(target: TestServer, family: string): Promise<string> {
+  const res = await target.api
+    .post('/Patient')
+    .set('Content-Type', JSON_TYPE)
+    .send({ resourceType: 'Patient', name: [{ family }] })
+    .expect(201);
+  return res.body.id as string;
+}
+
 /** A server of its own whose audit flushes only when stopped (flush interval one minute). */
 async function serverWithSlowAudit(auditMaxPending: number): Promise<TestServer> {
   return startTestServer(
@@ -311,12 +321,8 @@ describe('AuditEvent for every access decision', () => {
     const client = new pg.Client({ connectionString: slow.databaseUrl });
     await client.connect();
     try {
-      const patient = await slow.api
-        .post('/Patient')
-        .set('Content-Type', JSON_TYPE)
-        .send({ resourceType: 'Patient', name: [{ family: 'Shutdown' }] })
-        .expect(201);
-      await slow.api.get(`/Patient/${patient.body.id}`).expect(200);
+      const patient = await createPatient(slow, 'Shutdown');
+      await slow.api.get(`/Patient/${patient}`).expect(200);
       const writer = slow.consent!.audit.writer;
       // The create is audited (a write decision), then the read.
       await waitFor('the AuditEvents buffered', async () => writer.pending === 2);
@@ -328,7 +334,7 @@ describe('AuditEvent for every access decision', () => {
         ).rows[0].n;
       expect(await count()).toBe(0);
       // The audit is as far behind as allowed: reads are refused until it catches up.
-      const refused = await slow.api.get(`/Patient/${patient.body.id}`).expect(503);
+      const refused = await slow.api.get(`/Patient/${patient}`).expect(503);
       expect(refused.body.issue[0].diagnostics).toContain('audit');
       expect(writer.pending).toBe(2);
       await slow.consent!.audit.stop();
@@ -342,17 +348,13 @@ describe('AuditEvent for every access decision', () => {
   it('refuses every read once the audit thread is gone: nothing is served unaudited', async () => {
     const orphan = await serverWithSlowAudit(50_000);
     try {
-      const patient = await orphan.api
-        .post('/Patient')
-        .set('Content-Type', JSON_TYPE)
-        .send({ resourceType: 'Patient', name: [{ family: 'Orphaned' }] })
-        .expect(201);
-      await orphan.api.get(`/Patient/${patient.body.id}`).expect(200);
+      const patient = await createPatient(orphan, 'Orphaned');
+      await orphan.api.get(`/Patient/${patient}`).expect(200);
       // An entry the audit thread cannot read makes it throw and end, as a bug in it would.
       const writer = orphan.consent!.audit.writer;
       writer.add('{ not an audit entry');
       await waitFor('the audit thread gone', async () => writer.pending === Infinity);
-      const refused = await orphan.api.get(`/Patient/${patient.body.id}`).expect(503);
+      const refused = await orphan.api.get(`/Patient/${patient}`).expect(503);
       expect(refused.body.issue[0].diagnostics).toContain('audit');
       expect(refused.body.resourceType).toBe('OperationOutcome');
     } finally {

@@ -28,7 +28,6 @@ export interface AuditWorkerData {
 export type ToAuditWorker = { type: 'entries'; entries: string[] } | { type: 'stop' };
 
 export type FromAuditWorker =
-  | { type: 'ready' }
   /** A batch was stored: `entries` requests as `events` AuditEvents. */
   | { type: 'written'; entries: number; events: number }
   /** An error to log in the request thread's logger (names and codes only, never messages). */
@@ -72,4 +71,3 @@ port.on('message', (message: ToAuditWorker) => {
     .then(() => db.close())
     .finally(() => send({ type: 'stopped' }));
 });
-send({ type: 'ready' });

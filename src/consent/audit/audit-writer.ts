@@ -9,7 +9,7 @@ export interface AuditWriterParameters<T> {
   store: ResourceStore;
   /** Where failed flushes are logged (a pino Logger, or the audit thread's relay to one). */
   logger: { error(fields: object, message: string): void };
-  /** An AuditEvent is written at most this long after it is added (when the database is up). */
+  /** An entry is written at most this long after it is added (when the database is up). */
   flushMs: number;
   /** Entries (audited requests) per database transaction. */
   batchSize?: number;

@@ -98,10 +98,13 @@ function facetKey({ request, decisions }: Facet): string {
   const { interaction, status } = request.outcome;
   const action = interaction === 'read' || interaction === 'vread' ? 'R' : 'E';
   let key = `${isQuery(interaction) ? 'Q' : 'R'}${action}${status}`;
-  for (const d of decisions) {
-    key += `\u0001${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
-  }
+  for (const d of decisions) key += `\u0001${decisionKey(d)}`;
   return key;
+}
+
+/** A decision as grouped: basis, permit or deny, type and grants (not count or block). */
+function decisionKey(d: AccessDecision): string {
+  return `${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
 }
 
 function merge(members: Facet[]): AuditEvent {
@@ -148,7 +151,7 @@ function mergedEntities(members: Facet[], firstEntities: AuditEventEntity[]): Au
     for (const reference of data.references) list(`d${reference}`, () => dataEntity(reference), id);
     unlisted += data.more;
     for (const d of own) {
-      const key = `${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
+      const key = decisionKey(d);
       const seen = decisions.get(key);
       if (!seen) decisions.set(key, { decision: d, count: d.count, blocks: [d.block] });
       else {

@@ -31,7 +31,7 @@ const READS = new Set<InteractionName>([
 /**
  * The audit of every access decision: after each HTTP request, one BALP AuditEvent per patient
  * enforcement decided on (permit or deny), and one for a read refused before any patient was
- * known (403, 503); written in batches by an AuditWriter. Requests without decisions (metadata,
+ * known (403, 503); built and written in batches on the audit thread (`AuditThread`). Requests without decisions (metadata,
  * writes, data outside any patient compartment) are not audited here: their writes carry a
  * Provenance. The writer's own writes are not HTTP requests, so they are never audited.
  */

@@ -370,8 +370,8 @@ export function registerEnforcement(context: ConsentContext): void {
     if (state.caller.custodian || state.caller.breakTheGlass) {
       decideFor(state, ctx, resource, await readPatients(state, resource));
     } else if (!record.patientsOf.has(key)) {
-      // Not decided on for reading (nothing returns such a version today): the audit files it
-      // under its own compartment's patients.
+      // Not decided on (a Consent a patient or delegate wrote: the lifecycle authorises those
+      // writes): the audit files it under its own compartment's patients.
       const patients = compartmentsOf(resource);
       if (patients) record.patientsOf.set(key, patientReferences(patients));
     }
