@@ -8,7 +8,7 @@
  *     automining and with 1-second blocks (target: p99 within one block time + 100 ms).
  * The enforced server also writes the access audit (AuditEvents) and anchors what it writes.
  *
- *   npm run bench:consent [-- --seconds 4 --rounds 6 --connections 8 --samples 20]
+ *   npm run bench:consent [-- --seconds 3 --rounds 10 --connections 8 --samples 20]
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -41,8 +41,8 @@ import { spawnServer } from './spawn-server.js';
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '8' },
     samples: { type: 'string', default: '20' },
   },
@@ -280,7 +280,7 @@ try {
       return `request thread ${m(0)}, process ${m(1)}, postgres ${m(2)} ms`;
     };
     console.log(
-      `${label}: enforced ${mean(on.map((r) => r.rate)).toFixed(0)} req/s, without consent ${mean(off.map((r) => r.rate)).toFixed(0)} req/s; ratio per round ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(3)}\n  CPU per request, enforced: ${cpu(on)}\n  CPU per request, without: ${cpu(off)}`,
+      `${label}: enforced ${mean(on.map((r) => r.rate)).toFixed(0)} req/s, without consent ${mean(off.map((r) => r.rate)).toFixed(0)} req/s; ratio per round ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(3)} (quartiles ${quantile(ratios, 0.25).toFixed(2)}-${quantile(ratios, 0.75).toFixed(2)})\n  CPU per request, enforced: ${cpu(on)}\n  CPU per request, without: ${cpu(off)}`,
     );
   }
 
@@ -416,9 +416,15 @@ async function rpc(url: string, method: string, params: unknown[]) {
 }
 
 function median(values: number[]) {
+  return quantile(values, 0.5);
+}
+
+/** The q-quantile, interpolated between the two nearest values. */
+function quantile(values: number[], q: number) {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const at = q * (sorted.length - 1);
+  const low = Math.floor(at);
+  return sorted[low]! + (sorted[Math.ceil(at)]! - sorted[low]!) * (at - low);
 }
 
 function mean(values: number[]) {

@@ -153,7 +153,7 @@ describe('fhir-ledger verify (trusts neither the server verdict nor its database
   });
 });
 
-/** A server that answers like the real one but replaces one proof sibling and says verified. */
+/** A server that answers like the real one but forges one proof sibling (adds one when there is none) and says verified. */
 async function startForgingProxy(target: string) {
   const proxy = http.createServer(async (req, res) => {
     const upstream = await fetch(`${target}${req.url!.replace(/^\/fhir/, '')}`, {
@@ -162,8 +162,11 @@ async function startForgingProxy(target: string) {
     let body = await upstream.text();
     if (req.url!.endsWith('/$verify') && upstream.ok) {
       const p = JSON.parse(body) as Parameters;
-      const sibling = p.parameter!.find((x) => x.name === 'proof')!;
-      sibling.valueString = `0x${'ab'.repeat(32)}`;
+      // A version anchored alone in its batch has no sibling: the forger adds one.
+      const forged = `0x${'ab'.repeat(32)}`;
+      const sibling = p.parameter!.find((x) => x.name === 'proof');
+      if (sibling) sibling.valueString = forged;
+      else p.parameter!.push({ name: 'proof', valueString: forged });
       p.parameter!.find((x) => x.name === 'verified')!.valueBoolean = true;
       body = JSON.stringify(p);
     }

@@ -25,7 +25,8 @@ export interface AuditWorkerData {
 }
 
 /** Entries as JSON strings (`AuditEntry`). */
-export type ToAuditWorker = { type: 'entries'; entries: string[] } | { type: 'stop' };
+/** `entries`: the queued entries as one JSON array text (one copy across, one parse). */
+export type ToAuditWorker = { type: 'entries'; entries: string } | { type: 'stop' };
 
 export type FromAuditWorker =
   /** A batch was stored: `entries` requests as `events` AuditEvents. */
@@ -63,7 +64,7 @@ const writer = new AuditWriter<AuditEntry>({
 
 port.on('message', (message: ToAuditWorker) => {
   if (message.type === 'entries') {
-    for (const entry of message.entries) writer.add(JSON.parse(entry) as AuditEntry);
+    for (const entry of JSON.parse(message.entries) as AuditEntry[]) writer.add(entry);
     return;
   }
   void writer
