@@ -153,7 +153,10 @@ describe('fhir-ledger verify (trusts neither the server verdict nor its database
   });
 });
 
-/** A server that answers like the real one but forges one proof sibling (adds one when there is none) and says verified. */
+/**
+ * A server that answers like the real one but forges one proof sibling (adds one when there is
+ * none) and says verified.
+ */
 async function startForgingProxy(target: string) {
   const proxy = http.createServer(async (req, res) => {
     const upstream = await fetch(`${target}${req.url!.replace(/^\/fhir/, '')}`, {

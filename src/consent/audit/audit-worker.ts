@@ -24,8 +24,7 @@ export interface AuditWorkerData {
   server: AuditedRequest['server'];
 }
 
-/** Entries as JSON strings (`AuditEntry`). */
-/** `entries`: the queued entries as one JSON array text (one copy across, one parse). */
+/** `entries`: the queued `AuditEntry`s as one JSON array text (one copy across, one parse). */
 export type ToAuditWorker = { type: 'entries'; entries: string } | { type: 'stop' };
 
 export type FromAuditWorker =
