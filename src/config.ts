@@ -149,7 +149,7 @@ function loadConsentConfig(env: NodeJS.ProcessEnv): ConsentConfig {
     confirmations: integer(env, 'CONSENT_CONFIRMATIONS', 0, 0, 1000),
     custodianClients: custodians,
     custodianGrants: boolean(env, 'CONSENT_CUSTODIAN_GRANTS', true),
-    auditFlushMs: integer(env, 'AUDIT_FLUSH_MS', 200, 10, 60_000),
+    auditFlushMs: integer(env, 'AUDIT_FLUSH_MS', 1000, 10, 60_000),
     auditMaxPending: integer(env, 'AUDIT_MAX_PENDING', 50_000, 1, 10_000_000),
     auditGroup: boolean(env, 'AUDIT_GROUP', true),
   };

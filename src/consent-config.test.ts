@@ -13,7 +13,7 @@ describe('consent configuration', () => {
       confirmations: 0,
       custodianClients: ['local-cli'],
       custodianGrants: true,
-      auditFlushMs: 200,
+      auditFlushMs: 1000,
       auditMaxPending: 50_000,
       auditGroup: true,
     });

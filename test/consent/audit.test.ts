@@ -15,6 +15,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patientCompartment } from '../../src/auth/patient-compartment.js';
+import type { AuditedRequest } from '../../src/consent/audit/balp-audit-events.js';
 import { FhirError, issue } from '../../src/fhir/errors.js';
 import type { FhirHooks } from '../../src/fhir/hooks.js';
 import { startTestChain, type TestChain, waitFor } from '../support/test-chain.js';
@@ -112,8 +113,14 @@ async function createPatient(target: TestServer, family: string): Promise<string
   return res.body.id as string;
 }
 
-/** A server of its own whose audit flushes only when stopped (flush interval one minute). */
-async function serverWithSlowAudit(auditMaxPending: number): Promise<TestServer> {
+/**
+ * A server of its own whose audit flushes only when stopped (flush interval one minute), unless
+ * told otherwise.
+ */
+async function serverWithSlowAudit(
+  auditMaxPending: number,
+  auditFlushMs = 60_000,
+): Promise<TestServer> {
   return startTestServer(
     {
       ledger: chain.ledgerConfig(),
@@ -126,7 +133,7 @@ async function serverWithSlowAudit(auditMaxPending: number): Promise<TestServer>
         confirmations: 0,
         custodianClients: ['test-harness'],
         custodianGrants: true,
-        auditFlushMs: 60_000,
+        auditFlushMs,
         auditMaxPending,
         auditGroup: true,
       },
@@ -346,13 +353,24 @@ describe('AuditEvent for every access decision', () => {
     }
   });
   it('refuses every read once the audit thread is gone: nothing is served unaudited', async () => {
-    const orphan = await serverWithSlowAudit(50_000);
+    const orphan = await serverWithSlowAudit(50_000, 50);
     try {
       const patient = await createPatient(orphan, 'Orphaned');
       await orphan.api.get(`/Patient/${patient}`).expect(200);
-      // An entry the audit thread cannot read makes it throw and end, as a bug in it would.
+      // A request the audit thread cannot build an AuditEvent of (no server to name) makes it
+      // throw and end, as a bug in it would.
       const writer = orphan.consent!.audit.writer;
-      writer.add('{ not an audit entry');
+      const unbuildable = {
+        requestId: 'unbuildable',
+        principal: undefined,
+        outcome: { status: 403, method: 'GET', interaction: 'read', url: '/Patient/x' },
+        operations: [],
+        decisionsByPatient: new Map([['', []]]),
+        returnedByPatient: new Map(),
+        recorded: new Date().toISOString(),
+        server: undefined,
+      };
+      writer.add(unbuildable as unknown as AuditedRequest);
       await waitFor('the audit thread gone', async () => writer.pending === Infinity);
       const refused = await orphan.api.get(`/Patient/${patient}`).expect(503);
       expect(refused.body.issue[0].diagnostics).toContain('audit');
@@ -409,16 +427,19 @@ describe('AuditEvent for every access decision', () => {
       expect(event!.meta?.profile).toEqual([`${BALP}.PatientRead`]);
       expect(patientIn(event!)).toBe(`Patient/${patient.id}`);
       expect(event!.period?.start && event!.period.end).toBeTruthy();
-      const requests = (entity: AuditEventEntity | undefined) =>
-        entity?.detail
-          ?.find((d) => d.type === 'requests')
-          ?.valueString?.split(' ')
-          .sort();
+      const detail = (entity: AuditEventEntity | undefined, type: string) =>
+        entity?.detail?.find((d) => d.type === type)?.valueString?.split(' ') ?? [];
       const requestEntity = event!.entity!.find((e) => e.type?.code === 'XrequestId');
-      expect(requests(requestEntity)).toEqual(reads.map((r) => r.request).sort());
-      // Which request received which version.
+      const requestIds = detail(requestEntity, 'requests');
+      expect([...requestIds].sort()).toEqual(reads.map((r) => r.request).sort());
+      // Which request received which version: their numbers in the request-id list.
       const received = Object.fromEntries(
-        entitiesWithRole(event!, '4').map((e) => [e.what?.reference, requests(e)]),
+        entitiesWithRole(event!, '4').map((e) => [
+          e.what?.reference,
+          detail(e, 'request-numbers')
+            .map((n) => requestIds[Number(n) - 1])
+            .sort(),
+        ]),
       );
       expect(received).toEqual({
         [`Observation/${observations[0]!.id}/_history/1`]: ['grouped-0', 'grouped-3'],

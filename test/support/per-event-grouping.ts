@@ -6,6 +6,8 @@ const MAX_GROUPED_REQUESTS = 100;
 const REQUEST_ID = 'XrequestId';
 /** `entity.detail.type` listing request ids (space-separated) in a merged AuditEvent. */
 const REQUESTS = 'requests';
+/** `entity.detail.type` of a listed entity: the numbers (from 1) of its requests in that list. */
+const REQUEST_NUMBERS = 'request-numbers';
 
 /**
  * The audit's grouping as it was until per-request events stopped being built: kept as the
@@ -18,8 +20,8 @@ const REQUESTS = 'requests';
  *
  * The merged event keeps what each request did, compactly: one request-id entity whose `detail`
  * `requests` lists every request id (space-separated, in order), each query asked and each
- * version returned once, with a `detail` `requests` naming the requests that asked or received
- * it; `period` spans the requests; decision entities add their counts and list every block
+ * version returned once, with a `detail` `request-numbers` giving the numbers (in that list,
+ * from 1) of the requests that asked or received it; `period` spans the requests; decision entities add their counts and list every block
  * decided at. An event that shares its key with no other passes unchanged (BALP's own shape).
  */
 export function groupPerRequestEvents(
@@ -78,7 +80,7 @@ function mergedEntities(group: AuditEvent[]): AuditEventEntity[] {
   const patient = (group[0]!.entity ?? []).filter(isPatient);
   const requests: string[] = [];
   let requestEntity: AuditEventEntity | undefined;
-  const listed = new Map<string, { entity: AuditEventEntity; requests: string[] }>();
+  const listed = new Map<string, { entity: AuditEventEntity; requests: number[] }>();
   let unlisted = 0;
   let unlistedEntity: AuditEventEntity | undefined;
   const decisions = new Map<
@@ -90,7 +92,7 @@ function mergedEntities(group: AuditEvent[]): AuditEventEntity[] {
     const own = entities.find(isRequestId);
     const request = own?.what?.identifier?.value ?? '';
     requestEntity ??= own;
-    requests.push(request);
+    const number = requests.push(request);
     for (const entity of entities) {
       if (isPatient(entity) || isRequestId(entity)) continue;
       if (isDecision(entity)) {
@@ -106,13 +108,13 @@ function mergedEntities(group: AuditEvent[]): AuditEventEntity[] {
       const key = JSON.stringify([entity.what, entity.role, entity.query, entity.description]);
       const seen = listed.get(key);
       if (seen) {
-        if (seen.requests[seen.requests.length - 1] !== request) seen.requests.push(request);
-      } else listed.set(key, { entity, requests: [request] });
+        if (seen.requests[seen.requests.length - 1] !== number) seen.requests.push(number);
+      } else listed.set(key, { entity, requests: [number] });
     }
   }
-  const named = (ids: string[]): AuditEventEntityDetail => ({
-    type: REQUESTS,
-    valueString: ids.join(' '),
+  const named = (type: string, values: Array<string | number>): AuditEventEntityDetail => ({
+    type,
+    valueString: values.join(' '),
   });
   return [
     ...patient,
@@ -121,13 +123,13 @@ function mergedEntities(group: AuditEvent[]): AuditEventEntity[] {
           {
             ...requestEntity,
             description: `${requests.length} requests`,
-            detail: [named(requests)],
+            detail: [named(REQUESTS, requests)],
           },
         ]
       : []),
     ...[...listed.values()].map(({ entity, requests }) => ({
       ...entity,
-      detail: [...(entity.detail ?? []), named(requests)],
+      detail: [...(entity.detail ?? []), named(REQUEST_NUMBERS, requests)],
     })),
     ...(unlistedEntity
       ? [

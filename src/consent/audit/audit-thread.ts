@@ -1,36 +1,39 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../logger.js';
 import type { AuditWorkerData, FromAuditWorker, ToAuditWorker } from './audit-worker.js';
+import type { AuditedRequest } from './balp-audit-events.js';
+import { AuditGroups } from './group-audit-events.js';
 
 export interface AuditThreadParameters extends AuditWorkerData {
+  /** A request's AuditEvent group is handed over at most this long after its first request. */
+  flushMs: number;
+  /** Merge the requests that record the same access (`AuditGroups`); false: one event each. */
+  group: boolean;
   logger: Logger;
   /** After each batch the thread stored (the anchoring relay has versions to claim). */
   onWritten: () => void;
 }
 
 /**
- * Entries wait in the audit thread up to AUDIT_FLUSH_MS; with V8's default young generation
- * many of them outlived a scavenge under load and were promoted to an old space that also holds
- * the R4 definitions. With room for a flush's entries they die young: the thread's share of
- * time in garbage collection went from 29% to 21-22% under bench:consent (CPU profiles).
+ * Groups arrive whole and are stored at once; the thread's young generation has room for a
+ * flush of them (with V8's default, under load, some outlived a scavenge and were promoted to
+ * an old space that also holds the R4 definitions).
  */
 const AUDIT_THREAD_LIMITS = { maxYoungGenerationSizeMb: 96 };
 
-/** Entries are handed to the thread at most this long after the first of them. */
-const HAND_OVER_MS = 50;
-
 /**
- * The request thread's side of the audit thread (`audit-worker.ts`): `add` queues a request's
- * entry and never waits; the queue crosses to the thread every HAND_OVER_MS in one message.
- * `pending` counts entries not yet stored; if the thread dies it is Infinity, so reads are
- * refused (an access that cannot be audited is not served). `stop` stores what is left.
+ * The request thread's side of the audit thread (`audit-worker.ts`): `add` folds a request into
+ * its AuditEvent's group (`AuditGroups`) and never waits; every `flushMs` (after the first
+ * request) the groups cross to the thread in one message, which builds and stores their
+ * events. `pending` counts request-patient parts not yet stored; if the thread dies it is
+ * Infinity, so reads are refused (an access that cannot be audited is not served). `stop`
+ * stores what is left.
  */
 export class AuditThread {
   readonly #params: AuditThreadParameters;
-  /** Started with the first entry handed over: a server that audits nothing runs no thread. */
+  /** Started with the first groups handed over: a server that audits nothing runs no thread. */
   #thread: { worker: Worker; ended: Promise<void> } | undefined;
-  /** Entries as JSON (`AuditEntry`). */
-  #queue: string[] = [];
+  readonly #groups: AuditGroups;
   #timer: NodeJS.Timeout | undefined;
   #added = 0;
   #written = 0;
@@ -40,17 +43,18 @@ export class AuditThread {
 
   constructor(params: AuditThreadParameters) {
     this.#params = params;
+    this.#groups = new AuditGroups(params.group);
   }
 
   #start(): { worker: Worker; ended: Promise<void> } {
-    const { logger, onWritten, ...data } = this.#params;
+    const { logger, onWritten, flushMs: _, group: __, ...data } = this.#params;
     const worker = startWorker(data);
     // Shutdown goes through stop(); a forgotten audit thread must not keep the process alive.
     worker.unref();
     const ended = new Promise<void>((resolve) => {
       worker.on('message', (message: FromAuditWorker) => {
         if (message.type === 'written') {
-          this.#written += message.entries;
+          this.#written += message.requests;
           this.#stored += message.events;
           onWritten();
         } else if (message.type === 'log') {
@@ -75,12 +79,12 @@ export class AuditThread {
     return { worker, ended };
   }
 
-  /** Entries added and not yet stored (Infinity when the audit thread is gone). */
+  /** Request-patient parts added and not yet stored (Infinity when the audit thread is gone). */
   get pending(): number {
     return this.#failed ? Number.POSITIVE_INFINITY : this.#added - this.#written;
   }
 
-  /** Entries (audited requests) stored since start. */
+  /** Request-patient parts stored since start. */
   get written(): number {
     return this.#written;
   }
@@ -90,14 +94,13 @@ export class AuditThread {
     return this.#stored;
   }
 
-  /** Queues one entry: an `AuditEntry` as JSON. */
-  add(entry: string): void {
+  /** Adds a finished request to its AuditEvent's group, one per patient it touched. */
+  add(request: AuditedRequest): void {
     // With the thread gone nothing can be stored: reads are refused, and nothing piles up.
     if (this.#failed) return;
-    this.#added++;
-    this.#queue.push(entry);
+    this.#added += this.#groups.add(request);
     if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#handOver(), HAND_OVER_MS);
+      this.#timer = setTimeout(() => this.#handOver(), this.#params.flushMs);
       this.#timer.unref();
     }
   }
@@ -113,20 +116,19 @@ export class AuditThread {
     }
     await thread.ended;
     const lost = this.#added - this.#written;
-    if (lost > 0) this.#params.logger.error({ entries: lost }, 'audit: entries lost at shutdown');
+    if (lost > 0) this.#params.logger.error({ requests: lost }, 'audit: requests lost at shutdown');
     await thread.worker.terminate();
   }
 
   #handOver(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#queue.length === 0 || this.#failed || this.#stopping) return;
+    if (this.#groups.facets === 0 || this.#failed || this.#stopping) return;
     this.#thread ??= this.#start();
     this.#thread.worker.postMessage({
-      type: 'entries',
-      entries: `[${this.#queue.join(',')}]`,
+      type: 'groups',
+      groups: this.#groups.take(),
     } satisfies ToAuditWorker);
-    this.#queue = [];
   }
 }
 

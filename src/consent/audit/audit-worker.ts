@@ -1,7 +1,7 @@
 /**
  * The audit thread (a worker_threads Worker started by `AuditThread`): builds the AuditEvents
- * of the entries the request thread sends and stores them through a store of its own, so that
- * grouping, building, indexing, hashing and writing them take nothing from the requests.
+ * of the groups the request thread formed and stores them through a store of its own, so that
+ * building, indexing, hashing and writing them take nothing from the requests.
  * Writes go through the same store code and the same provenance listener (an anchor outbox
  * row per AuditEvent), on a small pool of its own.
  */
@@ -12,24 +12,19 @@ import { createParamResolver } from '../../fhir/search/search-parameters.js';
 import { connectDatabase } from '../../fhir/storage/database.js';
 import { createResourceStore } from '../../fhir/storage/resource-store.js';
 import { registerProvenance } from '../../provenance/record-provenance.js';
-import { type AuditEntry, auditedRequest } from './audit-entry.js';
 import { AuditWriter } from './audit-writer.js';
-import type { AuditedRequest } from './balp-audit-events.js';
-import { auditEventsOf } from './group-audit-events.js';
+import { type AuditGroup, groupEvent } from './group-audit-events.js';
 
 export interface AuditWorkerData {
   databaseUrl: string;
-  flushMs: number;
-  group: boolean;
-  server: AuditedRequest['server'];
 }
 
-/** `entries`: the queued `AuditEntry`s as one JSON array text (one copy across, one parse). */
-export type ToAuditWorker = { type: 'entries'; entries: string } | { type: 'stop' };
+/** `groups`: a flush of requests, grouped by the AuditEvent each will be in. */
+export type ToAuditWorker = { type: 'groups'; groups: AuditGroup[] } | { type: 'stop' };
 
 export type FromAuditWorker =
-  /** A batch was stored: `entries` requests as `events` AuditEvents. */
-  | { type: 'written'; entries: number; events: number }
+  /** A batch was stored: `requests` request-patient parts as `events` AuditEvents. */
+  | { type: 'written'; requests: number; events: number }
   /** An error to log in the request thread's logger (names and codes only, never messages). */
   | { type: 'log'; fields: Record<string, unknown>; message: string }
   | { type: 'stopped' };
@@ -49,21 +44,19 @@ const store = createResourceStore(db, hooks, createParamResolver(definitions), (
   const { name, code } = (err ?? {}) as { name?: string; code?: string };
   logger.error({ error: name, code }, 'audit: afterCommit hook failed');
 });
-const writer = new AuditWriter<AuditEntry>({
+// The groups arrive once per flush: their events are built on arrival and written at once.
+const writer = new AuditWriter({
   store,
   logger,
-  flushMs: data.flushMs,
-  toEvents: (entries) =>
-    auditEventsOf(
-      entries.map((entry) => auditedRequest(entry, data.server)),
-      data.group,
-    ),
-  onWritten: (entries, events) => send({ type: 'written', entries, events }),
+  flushMs: 0,
+  onWritten: (requests, events) => send({ type: 'written', requests, events }),
 });
 
 port.on('message', (message: ToAuditWorker) => {
-  if (message.type === 'entries') {
-    for (const entry of JSON.parse(message.entries) as AuditEntry[]) writer.add(entry);
+  if (message.type === 'groups') {
+    for (const group of message.groups) {
+      writer.add(groupEvent(group), group.requests.length);
+    }
     return;
   }
   void writer

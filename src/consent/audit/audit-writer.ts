@@ -5,23 +5,18 @@ import type { ResourceStore } from '../../fhir/storage/resource-store.js';
 import { anchorWithoutProvenance } from '../../provenance/record-provenance.js';
 import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
 
-export interface AuditWriterParameters<T> {
+export interface AuditWriterParameters {
   store: ResourceStore;
   /** Where failed flushes are logged (a pino Logger, or the audit thread's relay to one). */
   logger: { error(fields: object, message: string): void };
-  /** An entry is written at most this long after it is added (when the database is up). */
+  /** An AuditEvent is written at most this long after it is added (when the database is up). */
   flushMs: number;
-  /** Entries (audited requests) per database transaction. */
+  /** AuditEvents per database transaction. */
   batchSize?: number;
-  /**
-   * The AuditEvents to store for a batch of entries, built when the batch is written (so an
-   * entry is only what its request already held: `auditEventsOf` groups before building).
-   */
-  toEvents: (entries: T[]) => AuditEvent[];
   /** Longest wait between retries of a failed flush. */
   maxRetryMs?: number;
-  /** Called after each stored batch: how many entries, as how many AuditEvents. */
-  onWritten?: (entries: number, events: number) => void;
+  /** Called after each stored batch: how many audited requests, as how many AuditEvents. */
+  onWritten?: (requests: number, events: number) => void;
 }
 
 /**
@@ -38,15 +33,21 @@ export const AUDIT_WRITER: Principal = {
   purposeOfUse: [],
 };
 
+/** An AuditEvent to store, and how many audited requests it records. */
+interface Pending {
+  event: AuditEvent;
+  requests: number;
+}
+
 /**
- * Buffers audit entries in memory and writes their AuditEvents in batches, one database
- * transaction per batch, through the real store: each is a versioned, indexed, searchable
- * resource with its anchor outbox row. `add` never waits, so no request waits for its audit. A
- * failed flush keeps the entries and retries with backoff; `stop` writes what is left.
+ * Buffers AuditEvents in memory and writes them in batches, one database transaction per
+ * batch, through the real store: each is a versioned, indexed, searchable resource with its
+ * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
+ * the events and retries with backoff; `stop` writes what is left.
  */
-export class AuditWriter<T> {
-  readonly #params: Required<AuditWriterParameters<T>>;
-  #buffer: T[] = [];
+export class AuditWriter {
+  readonly #params: Required<AuditWriterParameters>;
+  #buffer: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #failures = 0;
@@ -56,11 +57,11 @@ export class AuditWriter<T> {
   #oldestAt = 0;
   #stopped = false;
 
-  constructor(params: AuditWriterParameters<T>) {
-    this.#params = { batchSize: 500, maxRetryMs: 5000, onWritten: () => {}, ...params };
+  constructor(params: AuditWriterParameters) {
+    this.#params = { batchSize: 20, maxRetryMs: 5000, onWritten: () => {}, ...params };
   }
 
-  /** Entries (audited requests) written since start (for the benchmark and tests). */
+  /** Audited requests written since start (for the benchmark and tests). */
   get written(): number {
     return this.#written;
   }
@@ -70,14 +71,15 @@ export class AuditWriter<T> {
     return this.#stored;
   }
 
-  /** Entries waiting to be written. */
+  /** AuditEvents waiting to be written. */
   get pending(): number {
     return this.#buffer.length;
   }
 
-  add(entry: T): void {
+  /** Queues an AuditEvent that records `requests` audited requests. */
+  add(event: AuditEvent, requests: number): void {
     if (this.#buffer.length === 0) this.#oldestAt = performance.now();
-    this.#buffer.push(entry);
+    this.#buffer.push({ event, requests });
     this.#schedule(this.#params.flushMs);
   }
 
@@ -92,8 +94,8 @@ export class AuditWriter<T> {
     }
     if (this.#buffer.length > 0) {
       this.#params.logger.error(
-        { entries: this.#buffer.length },
-        'audit: entries lost at shutdown',
+        { events: this.#buffer.length },
+        'audit: AuditEvents lost at shutdown',
       );
       this.#buffer = [];
     }
@@ -134,11 +136,13 @@ export class AuditWriter<T> {
     const batch = this.#buffer.splice(0, size);
     try {
       const ctx = anchorWithoutProvenance({ requestId: 'audit-flush', principal: AUDIT_WRITER });
-      const events = this.#params.toEvents(batch);
+      const events = batch.map((pending) => pending.event);
       await this.#params.store.transaction(ctx, (writer) => writer.createMany(events));
-      this.#written += batch.length;
+      let requests = 0;
+      for (const pending of batch) requests += pending.requests;
+      this.#written += requests;
       this.#stored += events.length;
-      this.#params.onWritten(batch.length, events.length);
+      this.#params.onWritten(requests, events.length);
       this.#failures = 0;
       return true;
     } catch (err) {
@@ -147,7 +151,7 @@ export class AuditWriter<T> {
       // The error's message and detail can quote ids or values of the events: name and code only.
       const { name, code } = (err ?? {}) as { name?: string; code?: string };
       this.#params.logger.error(
-        { error: name, code, entries: batch.length, attempt: this.#failures },
+        { error: name, code, events: batch.length, attempt: this.#failures },
         'audit: flush failed, will retry',
       );
       return false;

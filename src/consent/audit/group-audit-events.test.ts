@@ -9,7 +9,7 @@ import { createParamResolver } from '../../fhir/search/search-parameters.js';
 import { validateResource } from '../../fhir/validation/validate-resource.js';
 import type { AccessDecision } from '../access-record.js';
 import { type AuditedCaller, type AuditedRequest, balpAuditEvents } from './balp-audit-events.js';
-import { auditEventsOf, REQUESTS } from './group-audit-events.js';
+import { auditEventsOf, REQUEST_NUMBERS, REQUESTS } from './group-audit-events.js';
 
 const definitions = loadDefinitions();
 const params = createParamResolver(definitions);
@@ -87,6 +87,12 @@ function read(
 
 const requestsOf = (entity: AuditEventEntity | undefined) =>
   entity?.detail?.find((d) => d.type === REQUESTS)?.valueString?.split(' ');
+/** The ids of the requests a listed entity of `event` names by number. */
+const receivers = (event: AuditEvent, entity: AuditEventEntity) => {
+  const ids = requestsOf(event.entity!.find((e) => e.type?.code === 'XrequestId'))!;
+  const numbers = entity.detail?.find((d) => d.type === REQUEST_NUMBERS)?.valueString;
+  return numbers?.split(' ').map((n) => ids[Number(n) - 1]);
+};
 const byRole = (event: AuditEvent, code: string) =>
   (event.entity ?? []).filter((e) => e.role?.code === code);
 
@@ -117,7 +123,7 @@ describe('auditEventsOf', () => {
     const requestEntity = merged!.entity!.find((e) => e.type?.code === 'XrequestId');
     expect(requestsOf(requestEntity)).toEqual(['r1', 'r2', 'r3']);
     const returned = Object.fromEntries(
-      byRole(merged!, '4').map((e) => [e.what?.reference, requestsOf(e)]),
+      byRole(merged!, '4').map((e) => [e.what?.reference, receivers(merged!, e)]),
     );
     expect(returned).toEqual({
       'Observation/o1/_history/1': ['r1', 'r3'],

@@ -14,15 +14,20 @@ import {
 } from './balp-audit-events.js';
 
 /**
- * At most this many requests share one AuditEvent; more start another. Each stored version is
- * indexed and anchored: at 100, a practitioner's app reading 1,500 records a second made ~15
- * AuditEvents a second, and their anchoring showed in the read rate. At 500 an event stays
- * around 40 kB.
+ * At most this many requests share one AuditEvent; more start another. Each stored version costs
+ * about the same to index, hash, write and anchor whatever its size (~4 ms of CPU and ~5 ms of
+ * PostgreSQL): with a 1 s flush, a practitioner's app reading 2,000 records a second makes one
+ * AuditEvent a second of ~100 kB (its request ids, 37 bytes each, are most of it).
  */
-export const MAX_GROUPED_REQUESTS = 500;
+export const MAX_GROUPED_REQUESTS = 2000;
 
 /** `entity.detail.type` listing request ids (space-separated) in a merged AuditEvent. */
 export const REQUESTS = 'requests';
+/**
+ * `entity.detail.type` of a query or version in a merged AuditEvent: which requests asked for
+ * or received it, as their numbers (from 1, space-separated) in the `requests` list.
+ */
+export const REQUEST_NUMBERS = 'request-numbers';
 const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 
 /** One request's part about one patient: one AuditEvent, alone or merged with others. */
@@ -33,52 +38,163 @@ interface Facet {
 }
 
 /**
- * The AuditEvents of a flush of requests: one per request and patient (`balpAuditEvents`), or,
- * with `group`, the events that record the same access merged into one. The same access is
- * one caller (user, client, network address, purposes), one patient, the same outcome, profile
- * and consent basis (bases, grants, resource types decided on). Under load a practitioner's app
- * reads hundreds of records a second; one stored AuditEvent per request cost as much as the
- * read itself.
+ * The requests that will be one AuditEvent, folded in as they come: what a merged event says
+ * of them, and the first one whole (the event when it stays alone, the base of a merged one).
+ * Plain objects, arrays, Maps, Sets and bigints only: it crosses to the audit thread as a
+ * structured clone.
+ */
+export interface AuditGroup {
+  first: Facet;
+  /** Request ids, in order. */
+  requests: string[];
+  interactions: Set<string>;
+  start: string;
+  end: string;
+  /**
+   * Queries (`q` + URL) and data (`d` + reference), in order of first appearance, with the
+   * numbers of the requests (1 = the first of `requests`) that asked for or received them.
+   */
+  listed: Map<string, { query: boolean; value: string; requests: number[] }>;
+  /** Returned resources beyond those listed. */
+  unlisted: number;
+  /** By `decisionKey`: the decision first seen, the counts added, every block decided at. */
+  decisions: Map<string, { decision: AccessDecision; count: number; blocks: bigint[] }>;
+}
+
+/**
+ * The AuditEvents of a flush of requests being formed, request by request, on the request
+ * thread: one per request and patient (`balpAuditEvents`), or, with `group`, one for the
+ * requests that record the same access. The same access is one caller (user, client, network
+ * address, purposes), one patient, the same outcome, profile and consent basis (bases, grants,
+ * resource types decided on). Under load a practitioner's app reads hundreds of records a
+ * second; one stored AuditEvent per request cost as much as the read itself.
  *
  * A merged event keeps what each request did, compactly: one request-id entity whose `detail`
  * `requests` lists every request id (space-separated, in order), each query asked and each
- * version returned once, with a `detail` `requests` naming the requests that asked or received
- * it; `period` spans the requests; decision entities add their counts and list every block
- * decided at. An event that shares its key with no other is BALP's own shape.
+ * version returned once, with a `detail` `request-numbers` giving the numbers (in that list,
+ * from 1) of the requests that asked or received it; `period` spans the requests; decision
+ * entities add their counts and list every block decided at. An event that shares its key with
+ * no other is BALP's own shape.
  *
- * Built from the requests, not from their per-request events: grouping first and building each
- * stored event once costs a fraction of building every request's event and merging them.
+ * A request only adds its ids and references to its group (a few map lookups): nothing of it is
+ * copied or built until its group is, once per stored event (`groupEvent`).
  */
+export class AuditGroups {
+  readonly #group: boolean;
+  readonly #maxRequests: number;
+  #open = new Map<string, AuditGroup>();
+  #groups: AuditGroup[] = [];
+  #facets = 0;
+
+  constructor(group: boolean, maxRequests = MAX_GROUPED_REQUESTS) {
+    this.#group = group;
+    this.#maxRequests = maxRequests;
+  }
+
+  /** Request-patient parts added since the last `take` (a request per patient it touched). */
+  get facets(): number {
+    return this.#facets;
+  }
+
+  /** Adds a request's parts, one per patient, each to its group; returns how many. */
+  add(request: AuditedRequest): number {
+    const caller = this.#group ? callerKey(request) : '';
+    let added = 0;
+    for (const [patient, decisions] of request.decisionsByPatient) {
+      const facet = { request, patient, decisions };
+      added++;
+      if (!this.#group) {
+        this.#groups.push(openGroup(facet));
+        continue;
+      }
+      const key = `${caller}\u0001${patient}\u0001${facetKey(facet)}`;
+      const members = this.#open.get(key);
+      if (!members || members.requests.length >= this.#maxRequests) {
+        const group = openGroup(facet);
+        this.#open.set(key, group);
+        this.#groups.push(group);
+      } else fold(members, facet);
+    }
+    this.#facets += added;
+    return added;
+  }
+
+  /** The groups formed since the last call, in order of their first request; starts afresh. */
+  take(): AuditGroup[] {
+    const groups = this.#groups;
+    this.#groups = [];
+    this.#open = new Map();
+    this.#facets = 0;
+    return groups;
+  }
+}
+
+/** The stored AuditEvents of some requests, as the audit forms them (`AuditGroups`). */
 export function auditEventsOf(
   requests: AuditedRequest[],
   group: boolean,
   maxRequests = MAX_GROUPED_REQUESTS,
 ): AuditEvent[] {
-  const open = new Map<string, Facet[]>();
-  const groups: Facet[][] = [];
-  for (const request of requests) {
-    const caller = group ? callerKey(request) : '';
-    for (const [patient, decisions] of request.decisionsByPatient) {
-      const facet = { request, patient, decisions };
-      if (!group) {
-        groups.push([facet]);
-        continue;
-      }
-      const key = `${caller}\u0001${patient}\u0001${facetKey(facet)}`;
-      let members = open.get(key);
-      if (!members || members.length >= maxRequests) {
-        members = [];
-        open.set(key, members);
-        groups.push(members);
-      }
-      members.push(facet);
+  const groups = new AuditGroups(group, maxRequests);
+  for (const request of requests) groups.add(request);
+  return groups.take().map(groupEvent);
+}
+
+/** A group's AuditEvent: BALP's own when it holds one request, merged otherwise. */
+export function groupEvent(group: AuditGroup): AuditEvent {
+  const { request, patient, decisions } = group.first;
+  const event = auditEvent(request, patient, decisions);
+  if (group.requests.length === 1) return event;
+  return {
+    ...event,
+    subtype: [...group.interactions].map((code) => ({ system: INTERACTION, code })),
+    recorded: group.end,
+    period: { start: group.start, end: group.end },
+    entity: mergedEntities(group, event.entity ?? []),
+  };
+}
+
+function openGroup(first: Facet): AuditGroup {
+  const group: AuditGroup = {
+    first,
+    requests: [],
+    interactions: new Set(),
+    start: first.request.recorded,
+    end: first.request.recorded,
+    listed: new Map(),
+    unlisted: 0,
+    decisions: new Map(),
+  };
+  fold(group, first);
+  return group;
+}
+
+/** What a merged event keeps of one more request. */
+function fold(group: AuditGroup, { request, patient, decisions }: Facet): void {
+  const number = group.requests.push(request.requestId);
+  const { url, interaction, status } = request.outcome;
+  group.interactions.add(restfulInteraction(interaction));
+  if (request.recorded < group.start) group.start = request.recorded;
+  if (request.recorded > group.end) group.end = request.recorded;
+  const list = (query: boolean, value: string) => {
+    const key = `${query ? 'q' : 'd'}${value}`;
+    const seen = group.listed.get(key);
+    if (!seen) group.listed.set(key, { query, value, requests: [number] });
+    else if (seen.requests[seen.requests.length - 1] !== number) seen.requests.push(number);
+  };
+  if (isQuery(interaction) || !patient) list(true, url);
+  const data = dataListed(request, patient, permittedOutcome(status, decisions));
+  for (const reference of data.references) list(false, reference);
+  group.unlisted += data.more;
+  for (const d of decisions) {
+    const key = decisionKey(d);
+    const seen = group.decisions.get(key);
+    if (!seen) group.decisions.set(key, { decision: d, count: d.count, blocks: [d.block] });
+    else {
+      seen.count += d.count;
+      if (!seen.blocks.includes(d.block)) seen.blocks.push(d.block);
     }
   }
-  return groups.map((members) =>
-    members.length === 1
-      ? auditEvent(members[0]!.request, members[0]!.patient, members[0]!.decisions)
-      : merge(members),
-  );
 }
 
 /** The caller as the AuditEvent's agents and purposes name it (with a known client's address). */
@@ -107,75 +223,28 @@ function decisionKey(d: AccessDecision): string {
   return `${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
 }
 
-function merge(members: Facet[]): AuditEvent {
-  const first = members[0]!;
-  const event = auditEvent(first.request, first.patient, first.decisions);
-  const subtypes = new Set<string>();
-  let start = first.request.recorded;
-  let end = start;
-  for (const { request } of members) {
-    subtypes.add(restfulInteraction(request.outcome.interaction));
-    if (request.recorded < start) start = request.recorded;
-    if (request.recorded > end) end = request.recorded;
-  }
-  return {
-    ...event,
-    subtype: [...subtypes].map((code) => ({ system: INTERACTION, code })),
-    recorded: end,
-    period: { start, end },
-    entity: mergedEntities(members, event.entity ?? []),
-  };
-}
-
-function mergedEntities(members: Facet[], firstEntities: AuditEventEntity[]): AuditEventEntity[] {
-  const { server } = members[0]!.request;
-  const requests: string[] = [];
-  // Queries (`q` + URL) and data (`d` + reference), in order of first appearance.
-  const listed = new Map<string, { entity: () => AuditEventEntity; requests: string[] }>();
-  const list = (key: string, entity: () => AuditEventEntity, request: string) => {
-    const seen = listed.get(key);
-    if (!seen) listed.set(key, { entity, requests: [request] });
-    else if (seen.requests[seen.requests.length - 1] !== request) seen.requests.push(request);
-  };
-  let unlisted = 0;
-  const decisions = new Map<
-    string,
-    { decision: AccessDecision; count: number; blocks: bigint[] }
-  >();
-  for (const { request, patient, decisions: own } of members) {
-    const id = request.requestId;
-    requests.push(id);
-    const { url, interaction, status } = request.outcome;
-    if (isQuery(interaction) || !patient) list(`q${url}`, () => queryEntity(url), id);
-    const data = dataListed(request, patient, permittedOutcome(status, own));
-    for (const reference of data.references) list(`d${reference}`, () => dataEntity(reference), id);
-    unlisted += data.more;
-    for (const d of own) {
-      const key = decisionKey(d);
-      const seen = decisions.get(key);
-      if (!seen) decisions.set(key, { decision: d, count: d.count, blocks: [d.block] });
-      else {
-        seen.count += d.count;
-        if (!seen.blocks.includes(d.block)) seen.blocks.push(d.block);
-      }
-    }
-  }
-  const named = (ids: string[]): AuditEventEntityDetail => ({
-    type: REQUESTS,
-    valueString: ids.join(' '),
+function mergedEntities(group: AuditGroup, firstEntities: AuditEventEntity[]): AuditEventEntity[] {
+  const { server } = group.first.request;
+  const detail = (type: string, values: Array<string | number>): AuditEventEntityDetail => ({
+    type,
+    valueString: values.join(' '),
   });
   const patient = firstEntities.filter((e) => e.role?.code === '1');
   const requestEntity = firstEntities.find((e) => e.type?.code === 'XrequestId')!;
   return [
     ...patient,
-    { ...requestEntity, description: `${requests.length} requests`, detail: [named(requests)] },
-    ...[...listed.values()].map(({ entity, requests }) => ({
-      ...entity(),
-      detail: [named(requests)],
+    {
+      ...requestEntity,
+      description: `${group.requests.length} requests`,
+      detail: [detail(REQUESTS, group.requests)],
+    },
+    ...[...group.listed.values()].map(({ query, value, requests }) => ({
+      ...(query ? queryEntity(value) : dataEntity(value)),
+      detail: [detail(REQUEST_NUMBERS, requests)],
     })),
-    ...(unlisted > 0 ? [moreEntity(unlisted)] : []),
-    ...[...decisions.values()].map(({ decision, count, blocks }) =>
-      decisionEntity({ ...decision, count }, server, blocks.sort(compareBigInt)),
+    ...(group.unlisted > 0 ? [moreEntity(group.unlisted)] : []),
+    ...[...group.decisions.values()].map(({ decision, count, blocks }) =>
+      decisionEntity({ ...decision, count }, server, [...blocks].sort(compareBigInt)),
     ),
   ];
 }

@@ -2,8 +2,8 @@ import { FhirError, issue } from '../../fhir/errors.js';
 import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
 import { peekAccessRecord } from '../access-record.js';
 import type { ConsentContext } from '../start-consent.js';
-import { auditEntry } from './audit-entry.js';
 import { AuditThread } from './audit-thread.js';
+import { auditedRequest } from './audited-request.js';
 
 export interface RunningAudit {
   /** The audit thread's handle (its counters serve tests and the benchmark). */
@@ -47,7 +47,6 @@ export function startAudit(context: ConsentContext): RunningAudit {
     databaseUrl: services.db.url,
     flushMs: config.auditFlushMs,
     group: config.auditGroup,
-    server,
     logger,
     // The versions it stored have outbox rows: the relay claims them now, not at its next tick.
     onWritten: () => ledger.wakeRelay(),
@@ -68,9 +67,7 @@ export function startAudit(context: ConsentContext): RunningAudit {
     if (backlogRefused.has(ctx)) return;
     const record = peekAccessRecord(ctx);
     if ((record && record.decisions.size > 0) || refused(outcome)) {
-      // As one JSON string: until it is handed over it is one object for the collector to
-      // copy or drop, not dozens, and it crosses to the audit thread as a plain copy.
-      writer.add(JSON.stringify(auditEntry(ctx, outcome, record)));
+      writer.add(auditedRequest(ctx, outcome, record, server));
     }
   });
 
