@@ -17,9 +17,8 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { defaultAuthPaths, localAccessToken } from '../src/auth/auth-command.js';
 import { loadConfig } from '../src/config.js';
-import { AuditWriter } from '../src/consent/audit/audit-writer.js';
+import { AuditLog } from '../src/consent/audit/audit-log.js';
 import type { AuditedRequest } from '../src/consent/audit/balp-audit-events.js';
-import { AuditGroups, groupEvent } from '../src/consent/audit/group-audit-events.js';
 import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/server.js';
 import { processTreeCpu } from './process-cpu.js';
@@ -123,8 +122,6 @@ try {
   console.log(
     'workload | audit off req/s | audit on req/s | on / off | AuditEvents written/s | CPU ms per request off -> on: node + postgres',
   );
-  /** Audited reads per second of the "read Patient" workload (sizes the writer's flushes). */
-  let readRate = 0;
   for (const [name, url] of [
     ['read Patient', `${base}/Patient/${patient}`],
     ['search 20 Observations', `${base}/Observation?subject=Patient/${patient}&_count=20`],
@@ -151,15 +148,13 @@ try {
       writtenPerSecond += ((audit.writer.written - before) * 1000) / (performance.now() - started);
     }
     const stored = audit.writer.stored - storedBefore;
-    if (name === 'read Patient') readRate = on / rounds;
     console.log(
       `${name} | ${(off / rounds).toFixed(0)} | ${(on / rounds).toFixed(0)} | ${(on / off).toFixed(3)} | ${(writtenPerSecond / rounds).toFixed(0)} (stored as ${stored} grouped events) | ${cpu.off.node.toFixed(2)} + ${cpu.off.postgres.toFixed(2)} -> ${cpu.on.node.toFixed(2)} + ${cpu.on.postgres.toFixed(2)}`,
     );
   }
 
-  // The audit alone, as it runs: reads by one practitioner of 50 Observations of one patient,
-  // grouped as the request thread groups them (one flush of AUDIT_FLUSH_MS at a time), then
-  // built and stored as the audit thread does.
+  // The audit alone, as the server runs it (`AuditLog`): reads by one practitioner of 50
+  // Observations of one patient, grouped, then built and stored.
   const count = 20_000;
   const grant = `0x${'01'.repeat(32)}` as const;
   const auditedServer = { name: 'fhir-ledger', chainId: 31337, consentRegistry: '0x0' };
@@ -201,22 +196,16 @@ try {
     recorded: new Date().toISOString(),
     server: auditedServer,
   });
-  const alone = new AuditWriter({
+  const alone = new AuditLog({
     store: server.services.store,
     logger: createLogger('warn'),
-    flushMs: 0,
+    flushMs: config.consent.auditFlushMs,
+    group: config.consent.auditGroup,
+    onWritten: () => {},
   });
-  // A flush's worth of reads at the rate this run's reads reached.
-  const perFlush = Math.max(1, Math.round((readRate * config.consent.auditFlushMs) / 1000));
   const started = performance.now();
-  const groups = new AuditGroups(config.consent.auditGroup);
-  for (let i = 0; i < count; i++) {
-    groups.add(read(i));
-    if ((i + 1) % perFlush === 0 || i === count - 1) {
-      for (const group of groups.take()) alone.add(groupEvent(group), group.requests.length);
-    }
-  }
-  while (alone.pending > 0) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < count; i++) alone.add(read(i));
+  await alone.stop();
   const elapsed = (performance.now() - started) / 1000;
   console.log(
     `audit alone: ${count} audited reads in ${elapsed.toFixed(2)} s = ${(count / elapsed).toFixed(0)}/s (stored as ${alone.stored} AuditEvents)`,

@@ -223,8 +223,9 @@ try {
   console.log(
     `\nConsent enforcement, ${os.cpus().length} cores, ${connections} connections, ${rounds} rounds of ${seconds} s per server`,
   );
-  // CPU per request: the server's request thread (the bottleneck), its whole process (the
-  // audit thread, the collector), and the shared PostgreSQL, which serves one server at a time.
+  // CPU per request: the server's request thread (the bottleneck), its whole process (with the
+  // garbage collector's helper threads), and the shared PostgreSQL, which serves one server at a
+  // time.
   const serverPid = new Map(children.map((c, n) => [n === 0 ? enforced : plain, c.pid!]));
   const cpuOf = (base: string) => {
     const pid = serverPid.get(base)!;

@@ -352,13 +352,12 @@ describe('AuditEvent for every access decision', () => {
       await slow.close();
     }
   });
-  it('refuses every read once the audit thread is gone: nothing is served unaudited', async () => {
+  it('refuses every read once an AuditEvent cannot be built: nothing is served unaudited', async () => {
     const orphan = await serverWithSlowAudit(50_000, 50);
     try {
       const patient = await createPatient(orphan, 'Orphaned');
       await orphan.api.get(`/Patient/${patient}`).expect(200);
-      // A request the audit thread cannot build an AuditEvent of (no server to name) makes it
-      // throw and end, as a bug in it would.
+      // A request whose AuditEvent cannot be built (no server to name), as a bug would make.
       const writer = orphan.consent!.audit.writer;
       const unbuildable = {
         requestId: 'unbuildable',
@@ -371,7 +370,7 @@ describe('AuditEvent for every access decision', () => {
         server: undefined,
       };
       writer.add(unbuildable as unknown as AuditedRequest);
-      await waitFor('the audit thread gone', async () => writer.pending === Infinity);
+      await waitFor('the audit failed', async () => writer.pending === Infinity);
       const refused = await orphan.api.get(`/Patient/${patient}`).expect(503);
       expect(refused.body.issue[0].diagnostics).toContain('audit');
       expect(refused.body.resourceType).toBe('OperationOutcome');

@@ -7,7 +7,7 @@ import { SERVER_ISSUER } from '../enforcement/consent-caller.js';
 
 export interface AuditWriterParameters {
   store: ResourceStore;
-  /** Where failed flushes are logged (a pino Logger, or the audit thread's relay to one). */
+  /** Where failed flushes are logged. */
   logger: { error(fields: object, message: string): void };
   /** An AuditEvent is written at most this long after it is added (when the database is up). */
   flushMs: number;

@@ -40,8 +40,6 @@ interface Facet {
 /**
  * The requests that will be one AuditEvent, folded in as they come: what a merged event says
  * of them, and the first one whole (the event when it stays alone, the base of a merged one).
- * Plain objects, arrays, Maps, Sets and bigints only: it crosses to the audit thread as a
- * structured clone.
  */
 export interface AuditGroup {
   first: Facet;

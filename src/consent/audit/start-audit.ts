@@ -1,13 +1,20 @@
 import { FhirError, issue } from '../../fhir/errors.js';
-import type { InteractionName, RequestContext, RequestOutcome } from '../../fhir/hooks.js';
+import {
+  createHooks,
+  type InteractionName,
+  type RequestContext,
+  type RequestOutcome,
+} from '../../fhir/hooks.js';
+import { createResourceStore } from '../../fhir/storage/resource-store.js';
+import { registerProvenance } from '../../provenance/record-provenance.js';
 import { peekAccessRecord } from '../access-record.js';
 import type { ConsentContext } from '../start-consent.js';
-import { AuditThread } from './audit-thread.js';
+import { AuditLog } from './audit-log.js';
 import { auditedRequest } from './audited-request.js';
 
 export interface RunningAudit {
-  /** The audit thread's handle (its counters serve tests and the benchmark). */
-  writer: AuditThread;
+  /** The audit's buffer and writer (its counters serve tests and the benchmark). */
+  writer: AuditLog;
   stop(): Promise<void>;
 }
 
@@ -31,9 +38,10 @@ const READS = new Set<InteractionName>([
 /**
  * The audit of every access decision: after each HTTP request, one BALP AuditEvent per patient
  * enforcement decided on (permit or deny), and one for a read refused before any patient was
- * known (403, 503); built and written in batches on the audit thread (`AuditThread`). Requests without decisions (metadata,
- * writes, data outside any patient compartment) are not audited here: their writes carry a
- * Provenance. The writer's own writes are not HTTP requests, so they are never audited.
+ * known (403, 503); grouped as requests finish, built and written in batches (`AuditLog`).
+ * Requests without decisions (metadata, writes, data outside any patient compartment) are not
+ * audited here: their writes carry a Provenance. The audit's own writes are not HTTP requests,
+ * so they are never audited.
  */
 export function startAudit(context: ConsentContext): RunningAudit {
   const { services, ledger, logger, config } = context;
@@ -42,9 +50,16 @@ export function startAudit(context: ConsentContext): RunningAudit {
     chainId: ledger.chainId,
     consentRegistry: ledger.consentRegistry,
   };
-  // Grouping, building and storing the AuditEvents run on a thread of their own.
-  const writer = new AuditThread({
-    databaseUrl: services.db.url,
+  // The audit's store writes AuditEvents only, for no HTTP request: its one listener records
+  // their anchor outbox rows (no enforcement, no Provenance; see record-provenance.ts).
+  const hooks = createHooks();
+  registerProvenance(hooks, services.definitions);
+  const store = createResourceStore(services.db, hooks, services.params, (err) => {
+    const { name, code } = (err ?? {}) as { name?: string; code?: string };
+    logger.error({ error: name, code }, 'audit: afterCommit hook failed');
+  });
+  const writer = new AuditLog({
+    store,
     flushMs: config.auditFlushMs,
     group: config.auditGroup,
     logger,
