@@ -38,7 +38,6 @@ export class AuditLog {
     this.#writer = new AuditWriter({
       store: params.store,
       logger: params.logger,
-      flushMs: 0,
       onWritten: params.onWritten,
     });
   }

@@ -9,10 +9,10 @@ export interface AuditWriterParameters {
   store: ResourceStore;
   /** Where failed flushes are logged. */
   logger: { error(fields: object, message: string): void };
-  /** An AuditEvent is written at most this long after it is added (when the database is up). */
-  flushMs: number;
   /** AuditEvents per database transaction. */
   batchSize?: number;
+  /** Wait before the first retry of a failed flush; it doubles with each failure. */
+  firstRetryMs?: number;
   /** Longest wait between retries of a failed flush. */
   maxRetryMs?: number;
   /** Called after each stored batch: how many audited requests, as how many AuditEvents. */
@@ -42,8 +42,9 @@ interface Pending {
 /**
  * Buffers AuditEvents in memory and writes them in batches, one database transaction per
  * batch, through the real store: each is a versioned, indexed, searchable resource with its
- * anchor outbox row. `add` never waits, so no request waits for its audit. A failed flush keeps
- * the events and retries with backoff; `stop` writes what is left.
+ * anchor outbox row. `add` never waits, so no request waits for its audit: what is added is
+ * written at once (`AuditLog` adds a flush's events together). A failed flush keeps the events
+ * and retries with backoff; `stop` writes what is left.
  */
 export class AuditWriter {
   readonly #params: Required<AuditWriterParameters>;
@@ -53,12 +54,16 @@ export class AuditWriter {
   #failures = 0;
   #written = 0;
   #stored = 0;
-  /** When the oldest buffered event was added (performance.now()). */
-  #oldestAt = 0;
   #stopped = false;
 
   constructor(params: AuditWriterParameters) {
-    this.#params = { batchSize: 20, maxRetryMs: 5000, onWritten: () => {}, ...params };
+    this.#params = {
+      batchSize: 20,
+      firstRetryMs: 250,
+      maxRetryMs: 5000,
+      onWritten: () => {},
+      ...params,
+    };
   }
 
   /** Audited requests written since start (for the benchmark and tests). */
@@ -71,16 +76,10 @@ export class AuditWriter {
     return this.#stored;
   }
 
-  /** AuditEvents waiting to be written. */
-  get pending(): number {
-    return this.#buffer.length;
-  }
-
   /** Queues an AuditEvent that records `requests` audited requests. */
   add(event: AuditEvent, requests: number): void {
-    if (this.#buffer.length === 0) this.#oldestAt = performance.now();
     this.#buffer.push({ event, requests });
-    this.#schedule(this.#params.flushMs);
+    this.#schedule(0);
   }
 
   /** Writes everything buffered; retries a few times, then logs how many were lost. */
@@ -107,28 +106,25 @@ export class AuditWriter {
       this.#timer = undefined;
       this.#flushing = this.#flushAll().finally(() => {
         this.#flushing = undefined;
-        if (this.#buffer.length > 0) this.#schedule(this.#nextDelay());
+        if (this.#buffer.length > 0) {
+          this.#schedule(
+            retryDelayMs(this.#failures, this.#params.firstRetryMs, this.#params.maxRetryMs),
+          );
+        }
       });
     }, delayMs);
     // A pending flush must not keep the process alive; shutdown flushes through stop().
     this.#timer.unref();
   }
 
-  /**
-   * Writes what was buffered when the flush began, not what arrives meanwhile: under load the
-   * next flush then comes `flushMs` after the oldest event that is left, so every flush carries
-   * that much of the traffic (and its requests can share AuditEvents) instead of a trickle.
-   */
+  /** Writes what was buffered when the flush began (what arrives meanwhile, next). */
   async #flushAll(): Promise<void> {
-    const started = performance.now();
     let left = this.#buffer.length;
     while (left > 0) {
       const size = Math.min(left, this.#params.batchSize);
       if (!(await this.#flush(size))) return;
       left -= size;
     }
-    // What is buffered now arrived during this flush, at the earliest when it began.
-    if (this.#buffer.length > 0) this.#oldestAt = started;
   }
 
   /** One batch in one transaction; false when it failed (the batch stays buffered). */
@@ -157,11 +153,9 @@ export class AuditWriter {
       return false;
     }
   }
+}
 
-  #nextDelay(): number {
-    if (this.#failures === 0) {
-      return Math.max(0, this.#params.flushMs - (performance.now() - this.#oldestAt));
-    }
-    return Math.min(this.#params.flushMs * 2 ** this.#failures, this.#params.maxRetryMs);
-  }
+/** Wait before the next flush: none after a success, doubling after each failure up to `maxMs`. */
+export function retryDelayMs(failures: number, firstMs: number, maxMs: number): number {
+  return failures === 0 ? 0 : Math.min(firstMs * 2 ** (failures - 1), maxMs);
 }

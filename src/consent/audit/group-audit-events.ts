@@ -82,16 +82,10 @@ export class AuditGroups {
   readonly #maxRequests: number;
   #open = new Map<string, AuditGroup>();
   #groups: AuditGroup[] = [];
-  #facets = 0;
 
   constructor(group: boolean, maxRequests = MAX_GROUPED_REQUESTS) {
     this.#group = group;
     this.#maxRequests = maxRequests;
-  }
-
-  /** Request-patient parts added since the last `take` (a request per patient it touched). */
-  get facets(): number {
-    return this.#facets;
   }
 
   /** Adds a request's parts, one per patient, each to its group; returns how many. */
@@ -113,7 +107,6 @@ export class AuditGroups {
         this.#groups.push(group);
       } else fold(members, facet);
     }
-    this.#facets += added;
     return added;
   }
 
@@ -122,7 +115,6 @@ export class AuditGroups {
     const groups = this.#groups;
     this.#groups = [];
     this.#open = new Map();
-    this.#facets = 0;
     return groups;
   }
 }
