@@ -59,7 +59,7 @@ export const forbidden = (message: string) => new FhirError(403, [issue('forbidd
  *    patient's compartment; throwing rolls the transaction back.
  */
 export function registerScopeEnforcement(hooks: FhirHooks, params: ParamResolver): void {
-  hooks.beforeOperation.push(async (op, ctx) => {
+  hooks.beforeOperation.push((op, ctx) => {
     if (op.interaction === 'capabilities') return;
     const principal = principalOf(ctx);
     const needs = NEEDS[op.interaction];
@@ -73,7 +73,7 @@ export function registerScopeEnforcement(hooks: FhirHooks, params: ParamResolver
     }
   });
 
-  const filter = async (resource: Resource, ctx: RequestContext) => {
+  const filter = (resource: Resource, ctx: RequestContext) => {
     const principal = principalOf(ctx);
     if (unrestricted(principal, resource.resourceType, SEE)) return true;
     return allowsResource(principal, resource, SEE, params);

@@ -56,21 +56,24 @@ export interface AccessRecord {
   patientsOf: Map<string, string[]>;
 }
 
-const records = new WeakMap<RequestContext, AccessRecord>();
+// On the request context under a symbol the core never sees (not in a WeakMap by context:
+// its entries cost every young-generation GC a walk).
+const RECORD = Symbol('access record');
+type WithRecord = RequestContext & { [RECORD]?: AccessRecord };
 
 /** The request's record, created on first use. */
 export function accessRecord(ctx: RequestContext): AccessRecord {
-  let record = records.get(ctx);
+  let record = (ctx as WithRecord)[RECORD];
   if (!record) {
     record = { operations: [], decisions: new Map(), returned: [], patientsOf: new Map() };
-    records.set(ctx, record);
+    (ctx as WithRecord)[RECORD] = record;
   }
   return record;
 }
 
 /** The request's record if enforcement touched it. */
 export function peekAccessRecord(ctx: RequestContext): AccessRecord | undefined {
-  return records.get(ctx);
+  return (ctx as WithRecord)[RECORD];
 }
 
 /** Adds one decision (counting repeats of the same patient, type and basis). */

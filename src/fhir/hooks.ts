@@ -51,17 +51,22 @@ export interface StoredVersion {
 /** Creates one more resource (server-assigned id) in the transaction being committed. */
 export type CreateInTransaction = (resource: Resource) => Promise<StoredVersion>;
 
+/** A listener's answer, or a promise of it: the core waits only on promises. */
+export type MaybePromise<T> = T | Promise<T>;
+
 /**
  * The typed points where consent and provenance plug into the core without the
- * core importing them. Listeners run in registration order.
+ * core importing them. Listeners run in registration order. Listeners on the read path may
+ * answer synchronously: an answer known at once costs no promise or microtask (the runners
+ * below wait only on promises), which is most of a listener's cost on a read.
  */
 export interface FhirHooks {
   /** Before the operation runs: throw a FhirError to refuse it (deny fast). */
-  beforeOperation: Array<(op: Operation, ctx: RequestContext) => Promise<void>>;
+  beforeOperation: Array<(op: Operation, ctx: RequestContext) => MaybePromise<void>>;
   /** Per candidate resource, before paging and totals: return false to hide it. */
   filterCandidate: CandidateFilterListener[];
   /** Per resource about to be returned: return the (possibly masked) resource. */
-  beforeReturn: Array<(resource: Resource, ctx: RequestContext) => Promise<Resource>>;
+  beforeReturn: Array<(resource: Resource, ctx: RequestContext) => MaybePromise<Resource>>;
   /**
    * Inside the storage transaction, after all versions are written, before COMMIT. What a
    * listener writes with `create` is appended to `versions` and seen by later listeners.
@@ -80,7 +85,7 @@ export interface FhirHooks {
    * Once per HTTP request, after the response went out (any status, errors included):
    * audit. Failures are logged and never reach the client.
    */
-  afterRequest: Array<(ctx: RequestContext, outcome: RequestOutcome) => Promise<void>>;
+  afterRequest: Array<(ctx: RequestContext, outcome: RequestOutcome) => MaybePromise<void>>;
 }
 
 /** What `afterRequest` listeners learn about the finished request. */
@@ -104,7 +109,7 @@ export interface RequestOutcome {
  * exact and counted in SQL instead of row by row.
  */
 export interface CandidateFilterListener {
-  (resource: Resource, ctx: RequestContext): Promise<boolean>;
+  (resource: Resource, ctx: RequestContext): MaybePromise<boolean>;
   appliesTo?(ctx: RequestContext): boolean;
   /**
    * Called with each batch of candidates (a page of rows, the found includes, a page of
@@ -148,30 +153,72 @@ export function createHooks(): FhirHooks {
   };
 }
 
-export async function runBeforeOperation(hooks: FhirHooks, op: Operation, ctx: RequestContext) {
-  for (const listener of hooks.beforeOperation) await listener(op, ctx);
+/** Runs the beforeOperation listeners in order; a promise only if one of them answered with one. */
+export function runBeforeOperation(
+  hooks: FhirHooks,
+  op: Operation,
+  ctx: RequestContext,
+  from = 0,
+): Promise<void> | undefined {
+  const listeners = hooks.beforeOperation;
+  for (let i = from; i < listeners.length; i++) {
+    const pending = listeners[i]!(op, ctx);
+    if (pending) return pending.then(() => runBeforeOperation(hooks, op, ctx, i + 1));
+  }
+  return undefined;
 }
 
 /** Whether every active candidate filter keeps the resource (no return transform). */
-export async function visible(
+export function visible(
   hooks: FhirHooks,
   resource: Resource,
   ctx: RequestContext,
-): Promise<boolean> {
-  for (const listener of activeFilters(hooks, ctx)) {
-    if (!(await listener(resource, ctx))) return false;
+): MaybePromise<boolean> {
+  return keptByAll(activeFilters(hooks, ctx), resource, ctx);
+}
+
+/** Whether each of `filters` (from `from` on) keeps the resource; waits only on promises. */
+export function keptByAll(
+  filters: CandidateFilterListener[],
+  resource: Resource,
+  ctx: RequestContext,
+  from = 0,
+): MaybePromise<boolean> {
+  for (let i = from; i < filters.length; i++) {
+    const kept = filters[i]!(resource, ctx);
+    if (kept === false) return false;
+    if (kept !== true) {
+      return kept.then((yes) => yes && keptByAll(filters, resource, ctx, i + 1));
+    }
   }
   return true;
 }
 
 /** Applies the candidate filter and the return transform; hidden resources come back undefined. */
-export async function present(
+export function present(
   hooks: FhirHooks,
   resource: Resource,
   ctx: RequestContext,
-): Promise<Resource | undefined> {
-  if (!(await visible(hooks, resource, ctx))) return undefined;
+): MaybePromise<Resource | undefined> {
+  const shown = visible(hooks, resource, ctx);
+  if (shown === true) return masked(hooks, resource, ctx);
+  if (shown === false) return undefined;
+  return shown.then((yes) => (yes ? masked(hooks, resource, ctx) : undefined));
+}
+
+/** The resource as the beforeReturn listeners (from `from` on) return it. */
+export function masked(
+  hooks: FhirHooks,
+  resource: Resource,
+  ctx: RequestContext,
+  from = 0,
+): MaybePromise<Resource> {
+  const listeners = hooks.beforeReturn;
   let out = resource;
-  for (const listener of hooks.beforeReturn) out = await listener(out, ctx);
+  for (let i = from; i < listeners.length; i++) {
+    const next = listeners[i]!(out, ctx);
+    if (next instanceof Promise) return next.then((r) => masked(hooks, r, ctx, i + 1));
+    out = next;
+  }
   return out;
 }

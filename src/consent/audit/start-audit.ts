@@ -70,7 +70,7 @@ export function startAudit(context: ConsentContext): RunningAudit {
   // Fail closed on the audit too: when AuditEvents cannot be written fast enough (or at all),
   // reads stop before the backlog outgrows memory. Those refusals are not audited themselves.
   const backlogRefused = new WeakSet<RequestContext>();
-  services.hooks.beforeOperation.push(async (op, ctx) => {
+  services.hooks.beforeOperation.push((op, ctx) => {
     if (writer.pending < config.auditMaxPending || !READS.has(op.interaction)) return;
     backlogRefused.add(ctx);
     throw new FhirError(503, [
@@ -78,7 +78,7 @@ export function startAudit(context: ConsentContext): RunningAudit {
     ]);
   });
 
-  services.hooks.afterRequest.push(async (ctx, outcome) => {
+  services.hooks.afterRequest.push((ctx, outcome) => {
     if (backlogRefused.has(ctx)) return;
     const record = peekAccessRecord(ctx);
     if ((record && record.decisions.size > 0) || refused(outcome)) {

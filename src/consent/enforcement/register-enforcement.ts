@@ -4,7 +4,7 @@ import type { AuthRegistry } from '../../auth/client-registry.js';
 import { type CompartmentPatients, compartmentPatients } from '../../auth/patient-compartment.js';
 import { isPrincipal, type Principal } from '../../auth/principal.js';
 import { FhirError, issue, notFound } from '../../fhir/errors.js';
-import type { InteractionName, RequestContext } from '../../fhir/hooks.js';
+import type { InteractionName, MaybePromise, Operation, RequestContext } from '../../fhir/hooks.js';
 import { patientCompartmentParams } from '../../fhir/search/patient-compartment-definition.js';
 import type { Tx } from '../../fhir/storage/database.js';
 import {
@@ -79,20 +79,29 @@ export function registerEnforcement(context: ConsentContext): void {
   // The registry as checked within the last 250 ms, read afresh when it does not know the
   // client yet (one registered a moment ago): a changed client (custodian list, fhirUser) takes
   // effect within 250 ms, a new one at once.
+  const knows = (snapshot: AuthRegistry, clientId: string) =>
+    snapshot.clients.some((c) => c.clientId === clientId);
   const currentRegistry = async (clientId: string) => {
     const recent = await registry.current(250);
-    return recent.clients.some((c) => c.clientId === clientId) ? recent : registry.current();
+    return knows(recent, clientId) ? recent : registry.current();
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
+  // Each request's hooks answer at once when they can (a known caller, a current mirror, a
+  // resource decided without storage): a promise per hook was a fifth of enforcement's cost.
   // Behind by a few blocks is normal for an instant (the follow loop sees the head first, then
   // applies its logs): wait for the mirror to catch up before refusing. A request decides on the
   // state it found current, so a new block during a long search does not refuse it half-way.
   const catchUpMs = Math.min(config.maxHeadAgeMs, 2000);
-  const ensureCurrent = async (state: RequestEnforcement) => {
-    if (!state.current) {
-      state.current = fresh() || (await mirror.catchUp(config.maxStalenessBlocks, catchUpMs));
+  const ensureCurrent = (state: RequestEnforcement): MaybePromise<boolean> => {
+    if (state.current) return true;
+    if (fresh()) {
+      state.current = true;
+      return true;
     }
-    return state.current;
+    return mirror.catchUp(config.maxStalenessBlocks, catchUpMs).then((current) => {
+      state.current = current;
+      return current;
+    });
   };
   // A committed version never changes, so its compartments are computed (FHIRPath) once. Only
   // reads use the cache: a version being written may still roll back and its number be reused.
@@ -133,52 +142,58 @@ export function registerEnforcement(context: ConsentContext): void {
   // The consent view of recent callers, by the Principal fields it depends on: rebuilt when the
   // auth registry changes (a new snapshot object), else reused. Each gets a serial number that
   // keys its remembered decisions.
-  const callers = new Map<
-    string,
-    { registry: AuthRegistry; caller: ConsentCaller; serial: number }
-  >();
+  interface KnownCaller {
+    registry: AuthRegistry;
+    /** Whether `registry` lists the client (else each request looks for it afresh). */
+    registered: boolean;
+    caller: ConsentCaller;
+    serial: number;
+  }
+  const callers = new Map<string, KnownCaller>();
   let serials = 0;
-  const callerOf = async (principal: Principal) => {
-    const registry = await currentRegistry(principal.clientId);
-    const id = [
-      principal.issuer,
-      principal.clientId,
-      principal.subject,
-      principal.fhirUser ?? '',
-      principal.patient ?? '',
-      principal.purposeOfUse.join(' '),
-      principal.scopeText,
-    ].join('\u0001');
+  const callerId = (p: Principal) =>
+    `${p.issuer}\u0001${p.clientId}\u0001${p.subject}\u0001${p.fhirUser ?? ''}\u0001${p.patient ?? ''}\u0001${p.purposeOfUse.join(' ')}\u0001${p.scopeText}`;
+  const callerOf = (principal: Principal): MaybePromise<KnownCaller> => {
+    const id = callerId(principal);
     const known = callers.get(id);
-    if (known?.registry === registry) return known;
-    const caller = consentCaller(principal, {
-      keyOf,
-      custodianClients: config.custodianClients,
-      registry,
+    const recent = registry.recent(250);
+    if (known?.registered && known.registry === recent) return known;
+    return currentRegistry(principal.clientId).then((snapshot) => {
+      const again = callers.get(id);
+      if (again?.registry === snapshot) return again;
+      const caller = consentCaller(principal, {
+        keyOf,
+        custodianClients: config.custodianClients,
+        registry: snapshot,
+      });
+      const registered = knows(snapshot, principal.clientId);
+      const entry = { registry: snapshot, registered, caller, serial: ++serials };
+      if (callers.size >= 10_000) callers.clear();
+      callers.set(id, entry);
+      return entry;
     });
-    const entry = { registry, caller, serial: ++serials };
-    if (callers.size >= 10_000) callers.clear();
-    callers.set(id, entry);
-    return entry;
   };
 
-  const enforcement = async (ctx: RequestContext): Promise<RequestEnforcement> => {
-    let state = enforcementOf(ctx);
-    if (!state) {
-      if (!isPrincipal(ctx.principal))
-        throw new FhirError(401, [issue('login', 'Authentication required')]);
-      const { caller, serial } = await callerOf(ctx.principal);
-      state = {
-        caller,
-        callerSerial: serial,
-        time: BigInt(Math.floor(Date.now() / 1000)),
-        decisions: new Map(),
-        recorded: new Set(),
-        targets: new Map(),
-      };
-      setEnforcement(ctx, state);
-    }
+  const begin = (ctx: RequestContext, { caller, serial }: KnownCaller): RequestEnforcement => {
+    const state: RequestEnforcement = {
+      caller,
+      callerSerial: serial,
+      time: BigInt(Math.floor(Date.now() / 1000)),
+      decisions: new Map(),
+      recorded: new Set(),
+      targets: new Map(),
+    };
+    setEnforcement(ctx, state);
     return state;
+  };
+  const enforcement = (ctx: RequestContext): MaybePromise<RequestEnforcement> => {
+    const state = enforcementOf(ctx);
+    if (state) return state;
+    if (!isPrincipal(ctx.principal))
+      throw new FhirError(401, [issue('login', 'Authentication required')]);
+    const known = callerOf(ctx.principal);
+    if (!(known instanceof Promise)) return begin(ctx, known);
+    return known.then((entry) => enforcementOf(ctx) ?? begin(ctx, entry));
   };
 
   // Decisions of recent requests, reused by the same caller's next requests while nothing they
@@ -308,14 +323,9 @@ export function registerEnforcement(context: ConsentContext): void {
     throw notFound(`Patient/${patient} not found`);
   };
 
-  hooks.beforeOperation.push(async (op, ctx) => {
-    if (op.interaction === 'capabilities') return;
-    accessRecord(ctx).operations.push(op);
-    if (!READS.has(op.interaction)) return;
-    const state = await enforcement(ctx);
-    const { caller } = state;
-    const byPolicy = caller.custodian || caller.breakTheGlass || caller.ownPatients.size > 0;
-    if (!byPolicy && !(await ensureCurrent(state))) {
+  /** A read goes ahead when the consent state is current (or the caller needs no grant). */
+  const admit = (state: RequestEnforcement, op: Operation, ctx: RequestContext, ok: boolean) => {
+    if (!ok) {
       recordDecision(ctx, {
         patient: UNIDENTIFIED_PATIENT,
         resourceType: op.resourceType ?? '*',
@@ -327,9 +337,31 @@ export function registerEnforcement(context: ConsentContext): void {
       throw unavailable();
     }
     if (op.interaction === 'everything' && op.id) everythingAllowed(state, ctx, op.id);
+  };
+  const checkRead = (state: RequestEnforcement, op: Operation, ctx: RequestContext) => {
+    const { caller } = state;
+    const byPolicy = caller.custodian || caller.breakTheGlass || caller.ownPatients.size > 0;
+    const ok = byPolicy || ensureCurrent(state);
+    if (ok instanceof Promise) return ok.then((current) => admit(state, op, ctx, current));
+    admit(state, op, ctx, ok);
+  };
+  hooks.beforeOperation.push((op, ctx) => {
+    if (op.interaction === 'capabilities') return;
+    accessRecord(ctx).operations.push(op);
+    if (!READS.has(op.interaction)) return;
+    const state = enforcement(ctx);
+    if (state instanceof Promise) return state.then((known) => checkRead(known, op, ctx));
+    return checkRead(state, op, ctx);
   });
 
-  const filter = async (resource: Resource, ctx: RequestContext) => {
+  const filter = (resource: Resource, ctx: RequestContext): MaybePromise<boolean> => {
+    const state = enforcementOf(ctx);
+    if (state && resource.resourceType !== 'Provenance') {
+      return decideFor(state, ctx, resource, compartmentsOf(resource));
+    }
+    return filterWithStorage(resource, ctx);
+  };
+  const filterWithStorage = async (resource: Resource, ctx: RequestContext) => {
     const state = enforcementOf(ctx) ?? (await enforcement(ctx));
     return decideFor(state, ctx, resource, await readPatients(state, resource));
   };
@@ -362,13 +394,23 @@ export function registerEnforcement(context: ConsentContext): void {
     }
   });
 
-  hooks.beforeReturn.push(async (resource, ctx) => {
-    const state = enforcementOf(ctx) ?? (await enforcement(ctx));
+  const returned = (
+    state: RequestEnforcement,
+    resource: Resource,
+    ctx: RequestContext,
+  ): MaybePromise<Resource> => {
     const record = accessRecord(ctx);
     const key = versionKey(resource);
     record.returned.push(key);
     if (state.caller.custodian || state.caller.breakTheGlass) {
-      decideFor(state, ctx, resource, await readPatients(state, resource));
+      const patients = readPatients(state, resource);
+      if (!(patients instanceof Promise)) decideFor(state, ctx, resource, patients);
+      else {
+        return patients.then((found) => {
+          decideFor(state, ctx, resource, found);
+          return resource;
+        });
+      }
     } else if (!record.patientsOf.has(key)) {
       // Not decided on (a Consent a patient or delegate wrote: the lifecycle authorises those
       // writes): the audit files it under its own compartment's patients.
@@ -376,6 +418,11 @@ export function registerEnforcement(context: ConsentContext): void {
       if (patients) record.patientsOf.set(key, patientReferences(patients));
     }
     return resource;
+  };
+  hooks.beforeReturn.push((resource, ctx) => {
+    const state = enforcement(ctx);
+    if (state instanceof Promise) return state.then((known) => returned(known, resource, ctx));
+    return returned(state, resource, ctx);
   });
 }
 

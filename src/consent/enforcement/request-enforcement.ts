@@ -21,14 +21,17 @@ export interface RequestEnforcement {
   targets: TargetContents;
 }
 
-const states = new WeakMap<RequestContext, RequestEnforcement>();
+// Kept on the request context under a symbol the core never sees: a WeakMap keyed by each
+// request's context made every young-generation GC walk its entries (ephemerons).
+const STATE = Symbol('consent enforcement');
+type WithState = RequestContext & { [STATE]?: RequestEnforcement };
 
 export function enforcementOf(ctx: RequestContext): RequestEnforcement | undefined {
-  return states.get(ctx);
+  return (ctx as WithState)[STATE];
 }
 
 export function setEnforcement(ctx: RequestContext, state: RequestEnforcement): void {
-  states.set(ctx, state);
+  (ctx as WithState)[STATE] = state;
 }
 
 /** `Type/id/_history/vid`, the version a decision or a returned resource is about. */

@@ -91,7 +91,7 @@ export async function runTransaction(
 }
 
 /** Runs one entry's step; a client error becomes a failure naming the entry. */
-async function naming<T>(entry: PlannedEntry, step: () => Promise<T>): Promise<T> {
+async function naming<T>(entry: PlannedEntry, step: () => T | Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {

@@ -78,10 +78,14 @@ export function fhirRouter({
           },
           'request',
         );
+        const failed = (err: unknown) =>
+          logger.error({ err, requestId: res.locals.requestId }, 'afterRequest hook failed');
         for (const listener of services.hooks.afterRequest) {
-          listener(fhirRequest.ctx, outcome).catch((err: unknown) =>
-            logger.error({ err, requestId: res.locals.requestId }, 'afterRequest hook failed'),
-          );
+          try {
+            listener(fhirRequest.ctx, outcome)?.catch(failed);
+          } catch (err) {
+            failed(err);
+          }
         }
       });
       try {

@@ -8,6 +8,7 @@ import type {
 import { badRequest, FhirError, gone, issue, notFound } from '../errors.js';
 import {
   activeFilters,
+  masked,
   prepareCandidates,
   present,
   runBeforeOperation,
@@ -18,7 +19,7 @@ import { DEFAULT_COUNT, type Filter, MAX_COUNT, searchRequest } from '../search/
 import { patientCompartmentParams } from '../search/patient-compartment-definition.js';
 import { runSearch } from '../search/run-search.js';
 import { INSTANT } from './history.js';
-import { candidateFilter, maskResource, pagingLinks, queryPairs } from './search.js';
+import { candidateFilter, pagingLinks, queryPairs } from './search.js';
 import type { FhirRequest, Handler, Services } from './types.js';
 
 /** Every type `$everything` can return: Patient and the types of its compartment, sorted. */
@@ -107,7 +108,7 @@ export const patientEverything: Handler = async (req, services) => {
   }
   const entry: BundleEntry[] = [];
   for (const match of page.matches) {
-    const resource = await maskResource(services.hooks, match.resource, req.ctx);
+    const resource = await masked(services.hooks, match.resource, req.ctx);
     entry.push({
       fullUrl: `${req.baseUrl}/${resource.resourceType}/${resource.id}`,
       resource,

@@ -9,13 +9,12 @@ import {
   preconditionFailed,
   unprocessable,
 } from '../errors.js';
-import { type RequestContext, runBeforeOperation, visible } from '../hooks.js';
+import { masked, type RequestContext, runBeforeOperation, visible } from '../hooks.js';
 import { FHIR_JSON, JSON_TYPES as FHIR_JSON_TYPES, JSON_PATCH } from '../http/negotiate.js';
 import type { Writer } from '../storage/resource-store.js';
 import { validateResource } from '../validation/validate-resource.js';
 import { parseETagVersion, requireType, versionHeaders } from './common.js';
 import { fhirPathPatch } from './fhirpath-patch.js';
-import { maskResource } from './search.js';
 import type { FhirRequest, Handler, Services } from './types.js';
 import { conditionalMatch, updateVersion } from './update.js';
 
@@ -51,7 +50,7 @@ export const patch: Handler = async (req, services) => {
   });
   return {
     status: result.status,
-    resource: result.resource && (await maskResource(services.hooks, result.resource, req.ctx)),
+    resource: result.resource && (await masked(services.hooks, result.resource, req.ctx)),
     headers: versionHeaders(result.version, req.baseUrl, true),
     honourPrefer: true,
   };

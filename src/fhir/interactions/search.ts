@@ -3,6 +3,8 @@ import { badRequest } from '../errors.js';
 import {
   activeFilters,
   type FhirHooks,
+  keptByAll,
+  masked,
   prepareCandidates,
   type RequestContext,
   runBeforeOperation,
@@ -69,7 +71,7 @@ async function search(
     if (err instanceof QueryError) throw badRequest(err.message);
     throw err;
   }
-  const mask = (r: Resource) => maskResource(services.hooks, r, req.ctx);
+  const mask = (r: Resource) => masked(services.hooks, r, req.ctx);
   const prepare = (resources: Resource[]) => prepareCandidates(services.hooks, resources, req.ctx);
   // Filtered candidates were prepared batch by batch; unfiltered ones are prepared here.
   if (!filter) await prepare(page.matches.map((m) => m.resource));
@@ -162,20 +164,7 @@ export function candidateFilter(
 ): CandidateFilter | undefined {
   const listeners = activeFilters(hooks, ctx);
   if (listeners.length === 0) return undefined;
-  const filter: CandidateFilter = async (resource, ctx) => {
-    for (const listener of listeners) if (!(await listener(resource, ctx))) return false;
-    return true;
-  };
+  const filter: CandidateFilter = (resource, ctx) => keptByAll(listeners, resource, ctx);
   filter.prepare = (resources, ctx) => prepareCandidates(hooks, resources, ctx);
   return filter;
-}
-
-export async function maskResource(
-  hooks: FhirHooks,
-  resource: Resource,
-  ctx: RequestContext,
-): Promise<Resource> {
-  let out = resource;
-  for (const listener of hooks.beforeReturn) out = await listener(out, ctx);
-  return out;
 }

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type pg from 'pg';
-import type { RequestContext } from '../hooks.js';
+import type { MaybePromise, RequestContext } from '../hooks.js';
 import { withLeadingKeys } from '../storage/resource-store.js';
 import type { SearchRequest, SortKey } from './parse-query.js';
 import { MAX_JOIN_IDS, resolveJoins, tooManyJoined } from './resolve-joins.js';
@@ -24,7 +24,7 @@ export interface SearchPage {
 
 /** Decides per candidate whether the caller may see it (consent); applied before paging and totals. */
 export interface CandidateFilter {
-  (resource: Resource, ctx: RequestContext): Promise<boolean>;
+  (resource: Resource, ctx: RequestContext): MaybePromise<boolean>;
   /** Loads what the decisions need for a batch of candidates at once (see `prepareCandidates`). */
   prepare?(resources: Resource[], ctx: RequestContext): Promise<void>;
 }
@@ -143,7 +143,9 @@ export async function runSearch(
     exhausted = rows.length < batch;
     for (const { id, resource, sortValues } of rows) {
       position = { values: sortValues, id, before: cursor?.before ?? false };
-      if (filter && !(await filter(resource, ctx))) continue;
+      // Waits only on an answer that is a promise: a known answer costs no microtask.
+      const kept = filter?.(resource, ctx) ?? true;
+      if (kept === false || (kept !== true && !(await kept))) continue;
       matches.push({ resource, sortValues });
       if (matches.length > wanted) break;
     }
@@ -214,7 +216,8 @@ async function firstPageAndTotal(
     const rows = await candidates(client, query, filter, ctx);
     for (const { id, resource, sortValues } of rows) {
       position = { values: sortValues, id, before: false };
-      if (!(await filter(resource, ctx))) continue;
+      const kept = filter(resource, ctx);
+      if (kept === false || (kept !== true && !(await kept))) continue;
       visible++;
       if (matches.length <= wanted) matches.push({ resource, sortValues });
     }
