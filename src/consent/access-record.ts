@@ -76,10 +76,21 @@ export function peekAccessRecord(ctx: RequestContext): AccessRecord | undefined 
   return (ctx as WithRecord)[RECORD];
 }
 
-/** Adds one decision (counting repeats of the same patient, type and basis). */
-export function recordDecision(ctx: RequestContext, decision: Omit<AccessDecision, 'count'>): void {
+/** The key of a decision in `AccessRecord.decisions`. */
+export function decisionRecordKey(decision: Omit<AccessDecision, 'count'>): string {
+  return `${decision.patient}|${decision.resourceType}|${decision.basis}`;
+}
+
+/**
+ * Adds one decision (counting repeats of the same patient, type and basis); `key` is its
+ * `decisionRecordKey`, when the caller has it already.
+ */
+export function recordDecision(
+  ctx: RequestContext,
+  decision: Omit<AccessDecision, 'count'>,
+  key = decisionRecordKey(decision),
+): void {
   const { decisions } = accessRecord(ctx);
-  const key = `${decision.patient}|${decision.resourceType}|${decision.basis}`;
   const seen = decisions.get(key);
   if (seen) seen.count++;
   else decisions.set(key, { ...decision, count: 1 });

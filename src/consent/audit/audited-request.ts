@@ -32,9 +32,21 @@ export function auditedRequest(
     operations: record?.operations ?? [],
     decisionsByPatient,
     returnedByPatient: outcome.status < 400 && record ? byPatient(record) : new Map(),
-    recorded: new Date().toISOString(),
+    recorded: nowIso(),
     server,
   };
+}
+
+let lastMs = Number.NaN;
+let lastIso = '';
+/** The time as an ISO instant; built once per millisecond (requests finish many to the ms). */
+function nowIso(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 /** Decisions by patient; those for no patient we can name (refusals first) under ''. */

@@ -35,6 +35,8 @@ interface Facet {
   request: AuditedRequest;
   patient: string;
   decisions: AccessDecision[];
+  /** `decisionKey` of each decision. */
+  decisionKeys: string[];
 }
 
 /**
@@ -49,7 +51,7 @@ export interface AuditGroup {
   start: string;
   end: string;
   /**
-   * Queries (`q` + URL) and data (`d` + reference), in order of first appearance, with the
+   * Queries (`?` + URL) and data (by reference), in order of first appearance, with the
    * numbers of the requests (1 = the first of `requests`) that asked for or received them.
    */
   listed: Map<string, { query: boolean; value: string; requests: number[] }>;
@@ -82,6 +84,13 @@ export class AuditGroups {
   readonly #maxRequests: number;
   #open = new Map<string, AuditGroup>();
   #groups: AuditGroup[] = [];
+  /** The last caller's key: requests mostly come from the caller before. */
+  #lastCaller: { request: AuditedRequest; key: string } | undefined;
+  /**
+   * The last one-patient request's facet and the group it joined: the next request that
+   * records the same access joins it without a key to build (most requests under load).
+   */
+  #last: { facet: Facet; group: AuditGroup } | undefined;
 
   constructor(group: boolean, maxRequests = MAX_GROUPED_REQUESTS) {
     this.#group = group;
@@ -90,24 +99,46 @@ export class AuditGroups {
 
   /** Adds a request's parts, one per patient, each to its group; returns how many. */
   add(request: AuditedRequest): number {
-    const caller = this.#group ? callerKey(request) : '';
+    const last = this.#last;
+    if (last && request.decisionsByPatient.size === 1) {
+      const [patient, decisions] = request.decisionsByPatient.entries().next().value!;
+      if (
+        last.group.requests.length < this.#maxRequests &&
+        sameFacet(last.facet, request, patient, decisions)
+      ) {
+        const facet = { request, patient, decisions, decisionKeys: last.facet.decisionKeys };
+        fold(last.group, facet);
+        this.#last = { facet, group: last.group };
+        return 1;
+      }
+    }
+    const caller = this.#group ? this.#callerKey(request) : '';
     let added = 0;
     for (const [patient, decisions] of request.decisionsByPatient) {
-      const facet = { request, patient, decisions };
+      const facet = { request, patient, decisions, decisionKeys: decisions.map(decisionKey) };
       added++;
       if (!this.#group) {
         this.#groups.push(openGroup(facet));
         continue;
       }
       const key = `${caller}\u0001${patient}\u0001${facetKey(facet)}`;
-      const members = this.#open.get(key);
-      if (!members || members.requests.length >= this.#maxRequests) {
-        const group = openGroup(facet);
+      let group = this.#open.get(key);
+      if (!group || group.requests.length >= this.#maxRequests) {
+        group = openGroup(facet);
         this.#open.set(key, group);
         this.#groups.push(group);
-      } else fold(members, facet);
+      } else fold(group, facet);
+      this.#last = request.decisionsByPatient.size === 1 ? { facet, group } : undefined;
     }
     return added;
+  }
+
+  #callerKey(request: AuditedRequest): string {
+    const last = this.#lastCaller;
+    if (last && sameCaller(last.request, request)) return last.key;
+    const key = callerKey(request);
+    this.#lastCaller = { request, key };
+    return key;
   }
 
   /** The groups formed since the last call, in order of their first request; starts afresh. */
@@ -115,6 +146,7 @@ export class AuditGroups {
     const groups = this.#groups;
     this.#groups = [];
     this.#open = new Map();
+    this.#last = undefined;
     return groups;
   }
 }
@@ -160,14 +192,15 @@ function openGroup(first: Facet): AuditGroup {
 }
 
 /** What a merged event keeps of one more request. */
-function fold(group: AuditGroup, { request, patient, decisions }: Facet): void {
+function fold(group: AuditGroup, { request, patient, decisions, decisionKeys }: Facet): void {
   const number = group.requests.push(request.requestId);
   const { url, interaction, status } = request.outcome;
   group.interactions.add(restfulInteraction(interaction));
   if (request.recorded < group.start) group.start = request.recorded;
   if (request.recorded > group.end) group.end = request.recorded;
   const list = (query: boolean, value: string) => {
-    const key = `${query ? 'q' : 'd'}${value}`;
+    // A version's reference is its own key (no string to build); a query's URL gets a '?'.
+    const key = query ? `?${value}` : value;
     const seen = group.listed.get(key);
     if (!seen) group.listed.set(key, { query, value, requests: [number] });
     else if (seen.requests[seen.requests.length - 1] !== number) seen.requests.push(number);
@@ -176,8 +209,9 @@ function fold(group: AuditGroup, { request, patient, decisions }: Facet): void {
   const data = dataListed(request, patient, permittedOutcome(status, decisions));
   for (const reference of data.references) list(false, reference);
   group.unlisted += data.more;
-  for (const d of decisions) {
-    const key = decisionKey(d);
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i]!;
+    const key = decisionKeys[i]!;
     const seen = group.decisions.get(key);
     if (!seen) group.decisions.set(key, { decision: d, count: d.count, blocks: [d.block] });
     else {
@@ -185,6 +219,56 @@ function fold(group: AuditGroup, { request, patient, decisions }: Facet): void {
       if (!seen.blocks.includes(d.block)) seen.blocks.push(d.block);
     }
   }
+}
+
+/**
+ * Whether a request's part about `patient` records the same access as `facet` (the same
+ * `callerKey`, patient and `facetKey`), compared field by field.
+ */
+function sameFacet(
+  facet: Facet,
+  request: AuditedRequest,
+  patient: string,
+  decisions: AccessDecision[],
+): boolean {
+  const before = facet.request.outcome;
+  const { outcome } = request;
+  if (
+    facet.patient !== patient ||
+    before.interaction !== outcome.interaction ||
+    before.status !== outcome.status ||
+    facet.decisions.length !== decisions.length ||
+    !sameCaller(facet.request, request)
+  )
+    return false;
+  return decisions.every((d, i) => sameDecision(facet.decisions[i]!, d));
+}
+
+/** Whether two decisions have the same `decisionKey`. */
+function sameDecision(a: AccessDecision, b: AccessDecision): boolean {
+  return (
+    a.basis === b.basis &&
+    a.permitted === b.permitted &&
+    a.resourceType === b.resourceType &&
+    a.grants.length === b.grants.length &&
+    a.grants.every((grant, i) => grant === b.grants[i])
+  );
+}
+
+/** Whether two requests have the same `callerKey` (compared field by field: no key to build). */
+function sameCaller(a: AuditedRequest, b: AuditedRequest): boolean {
+  const p = a.principal;
+  const q = b.principal;
+  if (!p || !q) return p === q;
+  return (
+    a.outcome.clientAddress === b.outcome.clientAddress &&
+    p.issuer === q.issuer &&
+    p.clientId === q.clientId &&
+    p.fhirUser === q.fhirUser &&
+    p.subject === q.subject &&
+    p.purposeOfUse.length === q.purposeOfUse.length &&
+    p.purposeOfUse.every((purpose, i) => purpose === q.purposeOfUse[i])
+  );
 }
 
 /** The caller as the AuditEvent's agents and purposes name it (with a known client's address). */
@@ -200,11 +284,11 @@ function callerKey({ principal, outcome }: AuditedRequest): string {
  * (in `outcomeDesc`), and the decisions in order (basis, permit or deny, type, grants: from
  * them come outcome, `outcomeDesc`, `meta.security` and the agents' `policy`).
  */
-function facetKey({ request, decisions }: Facet): string {
+function facetKey({ request, decisionKeys }: Facet): string {
   const { interaction, status } = request.outcome;
   const action = interaction === 'read' || interaction === 'vread' ? 'R' : 'E';
   let key = `${isQuery(interaction) ? 'Q' : 'R'}${action}${status}`;
-  for (const d of decisions) key += `\u0001${decisionKey(d)}`;
+  for (const d of decisionKeys) key += `\u0001${d}`;
   return key;
 }
 

@@ -8,8 +8,8 @@ import type { InteractionName, MaybePromise, Operation, RequestContext } from '.
 import { patientCompartmentParams } from '../../fhir/search/patient-compartment-definition.js';
 import type { Tx } from '../../fhir/storage/database.js';
 import {
-  type AccessDecision,
   accessRecord,
+  decisionRecordKey,
   recordDecision,
   UNIDENTIFIED_PATIENT,
 } from '../access-record.js';
@@ -23,7 +23,9 @@ import {
   type TargetContents,
 } from './provenance-targets.js';
 import {
+  type Decided,
   enforcementOf,
+  type Remembered,
   type RequestEnforcement,
   setEnforcement,
   versionKey,
@@ -86,8 +88,6 @@ export function registerEnforcement(context: ConsentContext): void {
     return knows(recent, clientId) ? recent : registry.current();
   };
   const fresh = () => mirror.staleness() <= config.maxStalenessBlocks;
-  // Each request's hooks answer at once when they can (a known caller, a current mirror, a
-  // resource decided without storage): a promise per hook was a fifth of enforcement's cost.
   // Behind by a few blocks is normal for an instant (the follow loop sees the head first, then
   // applies its logs): wait for the mirror to catch up before refusing. A request decides on the
   // state it found current, so a new block during a long search does not refuse it half-way.
@@ -106,9 +106,28 @@ export function registerEnforcement(context: ConsentContext): void {
   // A committed version never changes, so its compartments are computed (FHIRPath) once. Only
   // reads use the cache: a version being written may still roll back and its number be reused.
   const compartments = new Map<string, CompartmentPatients | undefined>();
+  // The patients as references (`Patient/<id>`), for the access record: once per cached version.
+  const references = new WeakMap<CompartmentPatients, string[]>();
+  const referencesOf = (patients: CompartmentPatients) => {
+    let refs = references.get(patients);
+    if (!refs) {
+      refs = patientReferences(patients);
+      references.set(patients, refs);
+    }
+    return refs;
+  };
+  // A read's hooks (filter, decision, return) each need the version's key: built once.
+  let keyed: { resource: Resource; id?: string; vid?: string; key: string } | undefined;
+  const keyOfVersion = (resource: Resource) => {
+    const vid = resource.meta?.versionId;
+    if (keyed?.resource !== resource || keyed.id !== resource.id || keyed.vid !== vid) {
+      keyed = { resource, id: resource.id, vid, key: versionKey(resource) };
+    }
+    return keyed.key;
+  };
   const compartmentsOf = (resource: Resource) => {
     if (!resource.meta?.versionId) return compartmentPatients(resource, params);
-    const key = versionKey(resource);
+    const key = keyOfVersion(resource);
     if (compartments.has(key)) return compartments.get(key);
     const found = compartmentPatients(resource, params);
     if (compartments.size >= 50_000) compartments.delete(compartments.keys().next().value!);
@@ -147,40 +166,55 @@ export function registerEnforcement(context: ConsentContext): void {
     /** Whether `registry` lists the client (else each request looks for it afresh). */
     registered: boolean;
     caller: ConsentCaller;
-    serial: number;
+    /** Its decisions of recent requests (see `remembered`). */
+    remembered: Map<string, Remembered>;
   }
   const callers = new Map<string, KnownCaller>();
-  let serials = 0;
   const callerId = (p: Principal) =>
     `${p.issuer}\u0001${p.clientId}\u0001${p.subject}\u0001${p.fhirUser ?? ''}\u0001${p.patient ?? ''}\u0001${p.purposeOfUse.join(' ')}\u0001${p.scopeText}`;
+  // Requests mostly come from the caller before: compared field by field, without a key to build.
+  let last: { principal: Principal; entry: KnownCaller } | undefined;
   const callerOf = (principal: Principal): MaybePromise<KnownCaller> => {
+    const recent = registry.recent(250);
+    const before = last?.entry;
+    if (
+      before?.registered &&
+      before.registry === recent &&
+      samePrincipal(last!.principal, principal)
+    )
+      return before;
     const id = callerId(principal);
     const known = callers.get(id);
-    const recent = registry.recent(250);
-    if (known?.registered && known.registry === recent) return known;
+    if (known?.registered && known.registry === recent) {
+      last = { principal, entry: known };
+      return known;
+    }
     return currentRegistry(principal.clientId).then((snapshot) => {
-      const again = callers.get(id);
-      if (again?.registry === snapshot) return again;
-      const caller = consentCaller(principal, {
-        keyOf,
-        custodianClients: config.custodianClients,
-        registry: snapshot,
-      });
-      const registered = knows(snapshot, principal.clientId);
-      const entry = { registry: snapshot, registered, caller, serial: ++serials };
-      if (callers.size >= 10_000) callers.clear();
-      callers.set(id, entry);
+      let entry = callers.get(id);
+      if (entry?.registry !== snapshot) {
+        const caller = consentCaller(principal, {
+          keyOf,
+          custodianClients: config.custodianClients,
+          registry: snapshot,
+        });
+        const registered = knows(snapshot, principal.clientId);
+        entry = { registry: snapshot, registered, caller, remembered: new Map() };
+        if (callers.size >= 10_000) callers.clear();
+        callers.set(id, entry);
+      }
+      last = { principal, entry };
       return entry;
     });
   };
 
-  const begin = (ctx: RequestContext, { caller, serial }: KnownCaller): RequestEnforcement => {
+  const begin = (ctx: RequestContext, { caller, remembered }: KnownCaller): RequestEnforcement => {
     const state: RequestEnforcement = {
       caller,
-      callerSerial: serial,
+      remembered,
       time: BigInt(Math.floor(Date.now() / 1000)),
       decisions: new Map(),
       recorded: new Set(),
+      recordedWrites: new Set(),
       targets: new Map(),
     };
     setEnforcement(ctx, state);
@@ -199,32 +233,24 @@ export function registerEnforcement(context: ConsentContext): void {
   // Decisions of recent requests, reused by the same caller's next requests while nothing they
   // depend on changed: the same mirrored block and grants (`version`), the same second. A
   // revocation changes both, so no remembered decision outlives it; one that consulted the
-  // chain is reused only while the mirror is current (else 503, as deciding anew would).
-  const remembered = new Map<
-    string,
-    {
-      decision: Omit<AccessDecision, 'count'>;
-      chain: boolean;
-      block: bigint;
-      version: number;
-      time: bigint;
-    }
-  >();
+  // chain is reused only while the mirror is current (else 503, as deciding anew would). Kept
+  // per caller (`KnownCaller.remembered`), at most `MAX_REMEMBERED` in all.
+  let rememberedCount = 0;
   const decide = (
     state: RequestEnforcement,
+    key: string,
     patient: string,
     resourceType: string,
     action: number,
-  ) => {
-    const key = `${state.callerSerial}|${patient}|${resourceType}|${action}`;
+  ): Decided => {
     const block = mirror.seenBlock;
     const version = mirror.version;
     const current = () => state.current === true || fresh();
-    const known = remembered.get(key);
+    const known = state.remembered.get(key);
     if (known && known.block === block && known.version === version && known.time === state.time) {
       if (known.chain && !current())
         throw new ConsentUnavailableError('consent state is not current');
-      return known.decision;
+      return known.decided;
     }
     let chain = false;
     const decision = decideAccess(
@@ -237,9 +263,15 @@ export function registerEnforcement(context: ConsentContext): void {
       { patient, resourceType, action, time: state.time, block },
       patientKey,
     );
-    if (remembered.size >= 100_000) remembered.clear();
-    remembered.set(key, { decision, chain, block, version, time: state.time });
-    return decision;
+    if (rememberedCount >= MAX_REMEMBERED) {
+      for (const entry of callers.values()) entry.remembered.clear();
+      state.remembered.clear();
+      rememberedCount = 0;
+    }
+    if (!known) rememberedCount++;
+    const decided = { decision, recordKey: decisionRecordKey(decision) };
+    state.remembered.set(key, { decided, chain, block, version, time: state.time });
+    return decided;
   };
 
   /** The decision for one patient, type and action: made once per request (503 when stale). */
@@ -249,12 +281,12 @@ export function registerEnforcement(context: ConsentContext): void {
     patient: string,
     resourceType: string,
     action: number,
-  ) => {
-    const cacheKey = `${patient}|${resourceType}|${action}`;
-    let decision = state.decisions.get(cacheKey);
-    if (!decision) {
+  ): Decided => {
+    const key = `${patient}|${resourceType}|${action}`;
+    let decided = state.decisions.get(key);
+    if (!decided) {
       try {
-        decision = decide(state, patient, resourceType, action);
+        decided = decide(state, key, patient, resourceType, action);
       } catch (err) {
         if (!(err instanceof ConsentUnavailableError)) throw err;
         recordDecision(ctx, {
@@ -267,9 +299,9 @@ export function registerEnforcement(context: ConsentContext): void {
         });
         throw unavailable();
       }
-      state.decisions.set(cacheKey, decision);
+      state.decisions.set(key, decided);
     }
-    return decision;
+    return decided;
   };
 
   /** Decides for every patient the resource belongs to and records once per version. */
@@ -281,11 +313,11 @@ export function registerEnforcement(context: ConsentContext): void {
     action = READ,
   ) => {
     if (!patients) return true;
-    const key = versionKey(resource);
-    const version = `${key}|${action}`;
-    const first = !state.recorded.has(version);
-    state.recorded.add(version);
-    if (first) accessRecord(ctx).patientsOf.set(key, patientReferences(patients));
+    const key = keyOfVersion(resource);
+    const recorded = action === READ ? state.recorded : state.recordedWrites;
+    const first = !recorded.has(key);
+    recorded.add(key);
+    if (first) accessRecord(ctx).patientsOf.set(key, referencesOf(patients));
     let permitted = true;
     if (patients.unidentified && !state.caller.custodian && !state.caller.breakTheGlass) {
       permitted = false;
@@ -301,8 +333,14 @@ export function registerEnforcement(context: ConsentContext): void {
       }
     }
     for (const patient of patients.ids) {
-      const decision = decisionFor(state, ctx, patient, resource.resourceType, action);
-      if (first) recordDecision(ctx, decision);
+      const { decision, recordKey } = decisionFor(
+        state,
+        ctx,
+        patient,
+        resource.resourceType,
+        action,
+      );
+      if (first) recordDecision(ctx, decision, recordKey);
       permitted &&= decision.permitted;
     }
     return permitted;
@@ -317,11 +355,15 @@ export function registerEnforcement(context: ConsentContext): void {
     const { caller } = state;
     if (caller.ownPatients.has(patient) || caller.custodian || caller.breakTheGlass) return;
     for (const type of EVERYTHING_TYPES) {
-      if (decisionFor(state, ctx, patient, type, READ).permitted) return;
+      if (decisionFor(state, ctx, patient, type, READ).decision.permitted) return;
     }
-    recordDecision(ctx, decisionFor(state, ctx, patient, 'Patient', READ));
+    const { decision, recordKey } = decisionFor(state, ctx, patient, 'Patient', READ);
+    recordDecision(ctx, decision, recordKey);
     throw notFound(`Patient/${patient} not found`);
   };
+
+  // Each request's hooks answer at once when they can (a known caller, a current mirror, a
+  // resource decided without storage): a promise per hook was a fifth of enforcement's cost.
 
   /** A read goes ahead when the consent state is current (or the caller needs no grant). */
   const admit = (state: RequestEnforcement, op: Operation, ctx: RequestContext, ok: boolean) => {
@@ -400,7 +442,7 @@ export function registerEnforcement(context: ConsentContext): void {
     ctx: RequestContext,
   ): MaybePromise<Resource> => {
     const record = accessRecord(ctx);
-    const key = versionKey(resource);
+    const key = keyOfVersion(resource);
     record.returned.push(key);
     if (state.caller.custodian || state.caller.breakTheGlass) {
       const patients = readPatients(state, resource);
@@ -415,7 +457,7 @@ export function registerEnforcement(context: ConsentContext): void {
       // Not decided on (a Consent a patient or delegate wrote: the lifecycle authorises those
       // writes): the audit files it under its own compartment's patients.
       const patients = compartmentsOf(resource);
-      if (patients) record.patientsOf.set(key, patientReferences(patients));
+      if (patients) record.patientsOf.set(key, referencesOf(patients));
     }
     return resource;
   };
@@ -424,6 +466,25 @@ export function registerEnforcement(context: ConsentContext): void {
     if (state instanceof Promise) return state.then((known) => returned(known, resource, ctx));
     return returned(state, resource, ctx);
   });
+}
+
+/** Remembered decisions in all, across callers: past this many, all are forgotten at once. */
+const MAX_REMEMBERED = 100_000;
+
+/** Whether two principals are the same caller for consent (the fields `consentCaller` reads). */
+function samePrincipal(a: Principal, b: Principal): boolean {
+  if (a === b) return true;
+  if (
+    a.issuer !== b.issuer ||
+    a.clientId !== b.clientId ||
+    a.subject !== b.subject ||
+    a.fhirUser !== b.fhirUser ||
+    a.patient !== b.patient ||
+    a.scopeText !== b.scopeText ||
+    a.purposeOfUse.length !== b.purposeOfUse.length
+  )
+    return false;
+  return a.purposeOfUse.every((purpose, i) => purpose === b.purposeOfUse[i]);
 }
 
 /** The patients a resource belongs to, as references (those named only by identifier: none). */
