@@ -151,7 +151,7 @@ export function registerEnforcement(context: ConsentContext): void {
   // Only a Provenance needs storage (its targets): anything else is decided without a round trip.
   const readPatients = (state: RequestEnforcement, resource: Resource) =>
     resource.resourceType === 'Provenance'
-      ? withTargetPatients(services.db.pool, resource, compartmentsOf(resource), state.targets)
+      ? withTargetPatients(services.db.pool, resource, compartmentsOf(resource), targetsOf(state))
       : compartmentsOf(resource);
   // A Provenance a client writes is a write into its targets' patients' records: judged in the
   // transaction (it sees targets written with it), without the read cache (it may roll back).
@@ -211,11 +211,9 @@ export function registerEnforcement(context: ConsentContext): void {
     const state: RequestEnforcement = {
       caller,
       remembered,
-      time: BigInt(Math.floor(Date.now() / 1000)),
+      time: nowSeconds(),
       decisions: new Map(),
       recorded: new Set(),
-      recordedWrites: new Set(),
-      targets: new Map(),
     };
     setEnforcement(ctx, state);
     return state;
@@ -314,7 +312,7 @@ export function registerEnforcement(context: ConsentContext): void {
   ) => {
     if (!patients) return true;
     const key = keyOfVersion(resource);
-    const recorded = action === READ ? state.recorded : state.recordedWrites;
+    const recorded = action === READ ? state.recorded : (state.recordedWrites ??= new Set());
     const first = !recorded.has(key);
     recorded.add(key);
     if (first) accessRecord(ctx).patientsOf.set(key, referencesOf(patients));
@@ -409,7 +407,7 @@ export function registerEnforcement(context: ConsentContext): void {
   };
   filter.prepare = async (resources: Resource[], ctx: RequestContext) => {
     const state = await enforcement(ctx);
-    await loadProvenanceTargets(services.db.pool, resources, state.targets);
+    await loadProvenanceTargets(services.db.pool, resources, targetsOf(state));
   };
   // Callers permitted by policy keep everything: the core then counts in SQL and skips the
   // per-row call; their decisions are recorded per returned resource below.
@@ -466,6 +464,24 @@ export function registerEnforcement(context: ConsentContext): void {
     if (state instanceof Promise) return state.then((known) => returned(known, resource, ctx));
     return returned(state, resource, ctx);
   });
+}
+
+/** The targets of the Provenances the request has seen (created when it first sees one). */
+function targetsOf(state: RequestEnforcement): TargetContents {
+  state.targets ??= new Map();
+  return state.targets;
+}
+
+let second = Number.NaN;
+let secondBig = 0n;
+/** Unix seconds as a bigint (the grants' time unit), made once per second. */
+function nowSeconds(): bigint {
+  const now = Math.floor(Date.now() / 1000);
+  if (now !== second) {
+    second = now;
+    secondBig = BigInt(now);
+  }
+  return secondBig;
 }
 
 /** Remembered decisions in all, across callers: past this many, all are forgotten at once. */

@@ -31,12 +31,12 @@ export interface RequestEnforcement {
   decisions: Map<string, Decided>;
   /** Versions already recorded, so the second pass of a filtered total records nothing twice. */
   recorded: Set<string>;
-  /** The same for writes (the write action). */
-  recordedWrites: Set<string>;
+  /** The same for writes (the write action); created by the first. */
+  recordedWrites?: Set<string>;
   /** Set once the mirror was found current for this request: later decisions use that state. */
   current?: boolean;
   /** The targets of the Provenances seen, as they are now (whose data a Provenance is). */
-  targets: TargetContents;
+  targets?: TargetContents;
 }
 
 // Kept on the request context under a symbol the core never sees: a WeakMap keyed by each
