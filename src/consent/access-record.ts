@@ -93,5 +93,16 @@ export function recordDecision(
   const { decisions } = accessRecord(ctx);
   const seen = decisions.get(key);
   if (seen) seen.count++;
-  else decisions.set(key, { ...decision, count: 1 });
+  else {
+    // Field by field, not a spread: one object shape, built without V8's slow clone path.
+    decisions.set(key, {
+      patient: decision.patient,
+      resourceType: decision.resourceType,
+      permitted: decision.permitted,
+      basis: decision.basis,
+      grants: decision.grants,
+      block: decision.block,
+      count: 1,
+    });
+  }
 }

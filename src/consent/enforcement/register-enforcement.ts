@@ -312,7 +312,7 @@ export function registerEnforcement(context: ConsentContext): void {
   ) => {
     if (!patients) return true;
     const key = keyOfVersion(resource);
-    const recorded = action === READ ? state.recorded : (state.recordedWrites ??= new Set());
+    const recorded = action === READ ? state.recorded : recordedWrites(state);
     const first = !recorded.has(key);
     recorded.add(key);
     if (first) accessRecord(ctx).patientsOf.set(key, referencesOf(patients));
@@ -470,6 +470,12 @@ export function registerEnforcement(context: ConsentContext): void {
 function targetsOf(state: RequestEnforcement): TargetContents {
   state.targets ??= new Map();
   return state.targets;
+}
+
+/** The versions recorded for the write action (created by the request's first write). */
+function recordedWrites(state: RequestEnforcement): Set<string> {
+  state.recordedWrites ??= new Set();
+  return state.recordedWrites;
 }
 
 let second = Number.NaN;
