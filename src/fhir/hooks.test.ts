@@ -59,6 +59,17 @@ describe('hook runners with listeners that answer at once or later', () => {
     expect(reached).toBe(false);
   });
 
+  it('hides a resource from a filter that answers anything but true, at once or later', async () => {
+    for (const answer of [undefined, 1, 'yes', null]) {
+      const hooks = createHooks();
+      hooks.filterCandidate.push(() => answer as unknown as boolean);
+      expect(present(hooks, patient, ctx)).toBeUndefined();
+      const deferred = createHooks();
+      deferred.filterCandidate.push(async () => answer as unknown as boolean);
+      expect(await present(deferred, patient, ctx)).toBeUndefined();
+    }
+  });
+
   it('hides a resource when any filter says so, whether at once or later, and masks it otherwise', async () => {
     const masks: string[] = [];
     const hooks = createHooks();

@@ -163,7 +163,9 @@ export function runBeforeOperation(
   const listeners = hooks.beforeOperation;
   for (let i = from; i < listeners.length; i++) {
     const pending = listeners[i]!(op, ctx);
-    if (pending) return pending.then(() => runBeforeOperation(hooks, op, ctx, i + 1));
+    if (pending instanceof Promise) {
+      return pending.then(() => runBeforeOperation(hooks, op, ctx, i + 1));
+    }
   }
   return undefined;
 }
@@ -186,10 +188,11 @@ export function keptByAll(
 ): MaybePromise<boolean> {
   for (let i = from; i < filters.length; i++) {
     const kept = filters[i]!(resource, ctx);
-    if (kept === false) return false;
-    if (kept !== true) {
-      return kept.then((yes) => yes && keptByAll(filters, resource, ctx, i + 1));
+    if (kept instanceof Promise) {
+      return kept.then((yes) => yes === true && keptByAll(filters, resource, ctx, i + 1));
     }
+    // Anything but true hides the resource: a filter that answers nothing has not permitted it.
+    if (kept !== true) return false;
   }
   return true;
 }

@@ -159,8 +159,8 @@ export function registerEnforcement(context: ConsentContext): void {
     withTargetPatients(tx, resource, compartmentPatients(resource, params), new Map());
 
   // The consent view of recent callers, by the Principal fields it depends on: rebuilt when the
-  // auth registry changes (a new snapshot object), else reused. Each gets a serial number that
-  // keys its remembered decisions.
+  // auth registry changes (a new snapshot object), else reused. Each keeps its own remembered
+  // decisions, so a rebuilt caller starts afresh.
   interface KnownCaller {
     registry: AuthRegistry;
     /** Whether `registry` lists the client (else each request looks for it afresh). */

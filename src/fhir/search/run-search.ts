@@ -144,8 +144,8 @@ export async function runSearch(
     for (const { id, resource, sortValues } of rows) {
       position = { values: sortValues, id, before: cursor?.before ?? false };
       // Waits only on an answer that is a promise: a known answer costs no microtask.
-      const kept = filter?.(resource, ctx) ?? true;
-      if (kept === false || (kept !== true && !(await kept))) continue;
+      const kept = filter ? filter(resource, ctx) : true;
+      if (kept !== true && !(kept instanceof Promise && (await kept) === true)) continue;
       matches.push({ resource, sortValues });
       if (matches.length > wanted) break;
     }
@@ -217,7 +217,7 @@ async function firstPageAndTotal(
     for (const { id, resource, sortValues } of rows) {
       position = { values: sortValues, id, before: false };
       const kept = filter(resource, ctx);
-      if (kept === false || (kept !== true && !(await kept))) continue;
+      if (kept !== true && !(kept instanceof Promise && (await kept) === true)) continue;
       visible++;
       if (matches.length <= wanted) matches.push({ resource, sortValues });
     }
