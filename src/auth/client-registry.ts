@@ -114,16 +114,15 @@ function keySource(entry: { jwks?: unknown; jwksUri?: unknown }, at: string): vo
  */
 export function watchRegistry(file: string, onError: (err: Error) => void) {
   let cached: { stamp: string; registry: AuthRegistry; checkedAt: number } | undefined;
+  /** The registry as checked within the last `maxAgeMs`, if it was: no stat, no promise. */
+  const recent = (maxAgeMs: number): AuthRegistry | undefined =>
+    cached && performance.now() - cached.checkedAt < maxAgeMs ? cached.registry : undefined;
   return {
-    /** The registry as checked within the last `maxAgeMs`, if it was: no stat, no promise. */
-    recent(maxAgeMs: number): AuthRegistry | undefined {
-      return cached && performance.now() - cached.checkedAt < maxAgeMs
-        ? cached.registry
-        : undefined;
-    },
+    recent,
     async current(maxAgeMs = 0): Promise<AuthRegistry> {
+      const checked = maxAgeMs > 0 ? recent(maxAgeMs) : undefined;
+      if (checked) return checked;
       const now = performance.now();
-      if (cached && maxAgeMs > 0 && now - cached.checkedAt < maxAgeMs) return cached.registry;
       let stamp: string;
       try {
         const s = statSync(file);

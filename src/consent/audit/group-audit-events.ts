@@ -21,6 +21,11 @@ import {
  */
 export const MAX_GROUPED_REQUESTS = 2000;
 
+/** What of the caller makes requests one access (with its purposes and network address). */
+const CALLER_FIELDS = ['issuer', 'clientId', 'fhirUser', 'subject'] as const;
+/** What of a decision makes it the same in a merged event (with its grants). */
+const DECISION_FIELDS = ['basis', 'permitted', 'resourceType'] as const;
+
 /** `entity.detail.type` listing request ids (space-separated) in a merged AuditEvent. */
 export const REQUESTS = 'requests';
 /**
@@ -246,13 +251,7 @@ function sameFacet(
 
 /** Whether two decisions have the same `decisionKey`. */
 function sameDecision(a: AccessDecision, b: AccessDecision): boolean {
-  return (
-    a.basis === b.basis &&
-    a.permitted === b.permitted &&
-    a.resourceType === b.resourceType &&
-    a.grants.length === b.grants.length &&
-    a.grants.every((grant, i) => grant === b.grants[i])
-  );
+  return DECISION_FIELDS.every((f) => a[f] === b[f]) && sameList(a.grants, b.grants);
 }
 
 /** Whether two requests have the same `callerKey` (compared field by field: no key to build). */
@@ -262,21 +261,22 @@ function sameCaller(a: AuditedRequest, b: AuditedRequest): boolean {
   if (!p || !q) return p === q;
   return (
     a.outcome.clientAddress === b.outcome.clientAddress &&
-    p.issuer === q.issuer &&
-    p.clientId === q.clientId &&
-    p.fhirUser === q.fhirUser &&
-    p.subject === q.subject &&
-    p.purposeOfUse.length === q.purposeOfUse.length &&
-    p.purposeOfUse.every((purpose, i) => purpose === q.purposeOfUse[i])
+    CALLER_FIELDS.every((f) => p[f] === q[f]) &&
+    sameList(p.purposeOfUse, q.purposeOfUse)
   );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
 /** The caller as the AuditEvent's agents and purposes name it (with a known client's address). */
 function callerKey({ principal, outcome }: AuditedRequest): string {
   if (!principal) return '\u0002';
-  const { issuer, clientId, fhirUser, subject, purposeOfUse } = principal;
+  const { purposeOfUse } = principal;
   const purposes = purposeOfUse.length ? purposeOfUse.join(' ') : 'TREAT';
-  return `${issuer}\u0002${clientId}\u0002${fhirUser ?? ''}\u0002${subject}\u0002${purposes}\u0002${outcome.clientAddress ?? ''}`;
+  const fields = CALLER_FIELDS.map((f) => principal[f] ?? '').join('\u0002');
+  return `${fields}\u0002${purposes}\u0002${outcome.clientAddress ?? ''}`;
 }
 
 /**
@@ -294,7 +294,7 @@ function facetKey({ request, decisionKeys }: Facet): string {
 
 /** A decision as grouped: basis, permit or deny, type and grants (not count or block). */
 function decisionKey(d: AccessDecision): string {
-  return `${d.basis} ${d.permitted ? 1 : 0} ${d.resourceType} ${d.grants.join(' ')}`;
+  return [...DECISION_FIELDS.map((f) => String(d[f])), ...d.grants].join(' ');
 }
 
 function mergedEntities(group: AuditGroup, firstEntities: AuditEventEntity[]): AuditEventEntity[] {

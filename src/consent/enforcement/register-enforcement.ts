@@ -171,7 +171,7 @@ export function registerEnforcement(context: ConsentContext): void {
   }
   const callers = new Map<string, KnownCaller>();
   const callerId = (p: Principal) =>
-    `${p.issuer}\u0001${p.clientId}\u0001${p.subject}\u0001${p.fhirUser ?? ''}\u0001${p.patient ?? ''}\u0001${p.purposeOfUse.join(' ')}\u0001${p.scopeText}`;
+    [...CALLER_FIELDS.map((f) => p[f] ?? ''), p.purposeOfUse.join(' ')].join('\u0001');
   // Requests mostly come from the caller before: compared field by field, without a key to build.
   let last: { principal: Principal; entry: KnownCaller } | undefined;
   const callerOf = (principal: Principal): MaybePromise<KnownCaller> => {
@@ -360,8 +360,8 @@ export function registerEnforcement(context: ConsentContext): void {
     throw notFound(`Patient/${patient} not found`);
   };
 
-  // Each request's hooks answer at once when they can (a known caller, a current mirror, a
-  // resource decided without storage): a promise per hook was a fifth of enforcement's cost.
+  // The hooks below answer at once when they can (a known caller, a current mirror, a resource
+  // decided without storage) and return a promise only when they must wait.
 
   /** A read goes ahead when the consent state is current (or the caller needs no grant). */
   const admit = (state: RequestEnforcement, op: Operation, ctx: RequestContext, ok: boolean) => {
@@ -444,13 +444,13 @@ export function registerEnforcement(context: ConsentContext): void {
     record.returned.push(key);
     if (state.caller.custodian || state.caller.breakTheGlass) {
       const patients = readPatients(state, resource);
-      if (!(patients instanceof Promise)) decideFor(state, ctx, resource, patients);
-      else {
+      if (patients instanceof Promise) {
         return patients.then((found) => {
           decideFor(state, ctx, resource, found);
           return resource;
         });
       }
+      decideFor(state, ctx, resource, patients);
     } else if (!record.patientsOf.has(key)) {
       // Not decided on (a Consent a patient or delegate wrote: the lifecycle authorises those
       // writes): the audit files it under its own compartment's patients.
@@ -493,20 +493,25 @@ function nowSeconds(): bigint {
 /** Remembered decisions in all, across callers: past this many, all are forgotten at once. */
 const MAX_REMEMBERED = 100_000;
 
-/** Whether two principals are the same caller for consent (the fields `consentCaller` reads). */
+/** The Principal fields `consentCaller` reads, with `purposeOfUse`: one caller for consent. */
+const CALLER_FIELDS = [
+  'issuer',
+  'clientId',
+  'subject',
+  'fhirUser',
+  'patient',
+  'scopeText',
+] as const;
+
+/** Whether two principals are the same caller for consent. */
 function samePrincipal(a: Principal, b: Principal): boolean {
   if (a === b) return true;
-  if (
-    a.issuer !== b.issuer ||
-    a.clientId !== b.clientId ||
-    a.subject !== b.subject ||
-    a.fhirUser !== b.fhirUser ||
-    a.patient !== b.patient ||
-    a.scopeText !== b.scopeText ||
-    a.purposeOfUse.length !== b.purposeOfUse.length
-  )
-    return false;
-  return a.purposeOfUse.every((purpose, i) => purpose === b.purposeOfUse[i]);
+  const purposes = a.purposeOfUse;
+  return (
+    CALLER_FIELDS.every((f) => a[f] === b[f]) &&
+    purposes.length === b.purposeOfUse.length &&
+    purposes.every((purpose, i) => purpose === b.purposeOfUse[i])
+  );
 }
 
 /** The patients a resource belongs to, as references (those named only by identifier: none). */
